@@ -1,0 +1,1 @@
+"""Data: file formats, annotation files, transforms, datasets and generated data."""
