@@ -1,0 +1,1 @@
+"""Analyses of data and trained models: animations, families, per-class reports, robustness, plots."""

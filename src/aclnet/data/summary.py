@@ -1,0 +1,39 @@
+"""A printable summary of an annotation file: splits, classes, persons, joints, channels, lengths."""
+
+from __future__ import annotations
+
+from collections import Counter
+
+import numpy as np
+
+from aclnet.data.sample import SampleSet
+
+
+def summarize(sample_set: SampleSet, problems: list[str]) -> str:
+    """Text report of a sample set and of the invalid samples found while reading it."""
+    samples = sample_set.samples
+    lines = [f"layout: {sample_set.layout}", f"samples: {len(samples)}"]
+    for name, ids in sample_set.splits.items():
+        lines.append(f"  split {name}: {len(ids)}")
+    labels = Counter(s.label for s in samples)
+    names = sample_set.classes
+    lines.append(f"classes: {sample_set.num_classes} ({len(labels)} present)")
+    for label in sorted(labels):
+        name = names[label] if names is not None else str(label)
+        lines.append(f"  {label:4d} {name}: {labels[label]}")
+    if samples:
+        persons = Counter(s.keypoint.shape[0] for s in samples)
+        joints = Counter(s.keypoint.shape[2] for s in samples)
+        channels = Counter(s.keypoint.shape[3] for s in samples)
+        frames = np.array([s.num_frames for s in samples])
+        lines += [
+            f"persons: {dict(sorted(persons.items()))}",
+            f"joints: {dict(sorted(joints.items()))}",
+            f"channels: {dict(sorted(channels.items()))}" + (" + score" if samples[0].score is not None else ""),
+            "frames: min {} / median {:.0f} / mean {:.1f} / max {}".format(
+                frames.min(), np.median(frames), frames.mean(), frames.max()
+            ),
+        ]
+    lines.append(f"invalid samples: {len(problems)}")
+    lines += [f"  {p}" for p in problems]
+    return "\n".join(lines)
