@@ -58,6 +58,74 @@ def cmd_inspect(args: argparse.Namespace) -> None:
     print(f"wrote {out}")
 
 
+def _load_config(args: argparse.Namespace):
+    from aclnet.engine.config import load_config
+
+    return load_config(args.config, args.set)
+
+
+def cmd_train(args: argparse.Namespace) -> None:
+    """Train an experiment, then test the chosen checkpoint on the test split."""
+    from aclnet.tasks.action_recognition import train
+
+    config = _load_config(args)
+    work_dir = Path(args.work_dir or Path("work_dirs") / config.name)
+    report = train(config, work_dir, resume=args.resume, force=args.force)
+    if report:
+        print(_format_report(report))
+        print(f"run in {work_dir}")
+
+
+def cmd_test(args: argparse.Namespace) -> None:
+    """Test a checkpoint (several clips), optionally with a body part occluded."""
+    from aclnet.tasks.action_recognition import occlusion_table, test
+
+    config = _load_config(args)
+    out = Path(args.out) if args.out else None
+    if args.occlude == "all":
+        print(occlusion_table(config, Path(args.checkpoint), clips=args.clips))
+        return
+    report = test(config, Path(args.checkpoint), clips=args.clips, out=out, occlude=args.occlude, force=args.force)
+    print(_format_report(report))
+    if out is not None:
+        print(f"wrote {out}")
+
+
+def _format_report(report: dict) -> str:
+    keys = ("top1", "top5", "mean_class")
+    values = "  ".join(f"{k} {report[k]:.2f}" for k in keys)
+    extra = f", occluded: {report['occluded']}" if "occluded" in report else ""
+    return f"test ({report['split']}, {report['clips']} clips, {report['samples']} samples{extra}): {values}  [checkpoint chosen on the {report['selection']}]"
+
+
+def cmd_ensemble(args: argparse.Namespace) -> None:
+    """Fuse the softmax scores of several streams with weights."""
+    from aclnet.engine.ensemble import ensemble
+
+    weights = None
+    if args.weights:
+        try:
+            weights = [float(w) for w in args.weights.split(",")]
+        except ValueError as exc:
+            raise InputError(f"--weights {args.weights!r}: expected numbers separated by commas") from exc
+    values, _ = ensemble(args.scores, weights)
+    print("ensemble: " + "  ".join(f"{k} {v:.2f}" for k, v in values.items()))
+
+
+def cmd_configs(args: argparse.Namespace) -> None:
+    """List the shipped experiments."""
+    from aclnet.engine.config import list_configs
+
+    print("\n".join(list_configs()))
+
+
+def cmd_demo(args: argparse.Namespace) -> None:
+    """CE only and full ACLNet on the generated data, same budget; families vs confusable groups."""
+    from aclnet.tasks.demo import run_demo
+
+    run_demo(Path(args.work_dir), force=args.force)
+
+
 def build_parser() -> argparse.ArgumentParser:
     from aclnet.data.formats import FORMATS
 
@@ -82,6 +150,40 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", metavar="FILE.gif", help="where to write the animation (default SAMPLE_ID.gif)")
     p.add_argument("--force", action="store_true", help="replace --out if it exists")
     p.set_defaults(run=cmd_inspect)
+
+    def experiment(p: argparse.ArgumentParser) -> None:
+        p.add_argument("config", help="shipped experiment name (see `aclnet configs`) or a YAML file")
+        p.add_argument("--set", nargs="+", default=[], metavar="KEY=VALUE",
+                       help="override configuration values, e.g. optim.lr=0.05 loss.inter.k=5")
+
+    p = sub.add_parser("train", help="train an experiment and test the chosen checkpoint")
+    experiment(p)
+    p.add_argument("--work-dir", help="run folder (default work_dirs/NAME)")
+    p.add_argument("--resume", action="store_true", help="continue the run in --work-dir from latest.pt")
+    p.add_argument("--force", action="store_true", help="replace an earlier run in --work-dir")
+    p.set_defaults(run=cmd_train)
+
+    p = sub.add_parser("test", help="test a checkpoint on the test split")
+    experiment(p)
+    p.add_argument("--checkpoint", required=True, help="checkpoint file (.pt)")
+    p.add_argument("--clips", type=int, help="clips per sample (default data.test_clips)")
+    p.add_argument("--out", metavar="SCORES.npz", help="write the scores for `aclnet ensemble`")
+    p.add_argument("--occlude", metavar="PART", help="zero a body part's joints (left_arm, right_arm, hands, legs, trunk) or 'all' for a table")
+    p.add_argument("--force", action="store_true", help="replace --out if it exists")
+    p.set_defaults(run=cmd_test)
+
+    p = sub.add_parser("ensemble", help="fuse several streams' scores")
+    p.add_argument("scores", nargs="+", help="scores files written by `aclnet test --out`")
+    p.add_argument("--weights", help="comma-separated weights, e.g. 2,2,1,1 (default equal)")
+    p.set_defaults(run=cmd_ensemble)
+
+    p = sub.add_parser("configs", help="list the shipped experiments")
+    p.set_defaults(run=cmd_configs)
+
+    p = sub.add_parser("demo", help="CE vs ACLNet on generated data (a few minutes on a CPU)")
+    p.add_argument("--work-dir", default="work_dirs/demo", help="where the two runs go")
+    p.add_argument("--force", action="store_true", help="replace an earlier demo in --work-dir")
+    p.set_defaults(run=cmd_demo)
     return parser
 
 

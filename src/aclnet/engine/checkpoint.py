@@ -1,0 +1,63 @@
+"""Checkpoints: written atomically, read with `torch.load(weights_only=True)`.
+
+A checkpoint holds everything a resumed run needs: model (with the losses' buffers and extra
+state), optimizer, scheduler, epoch, metric history, random-number states and the resolved config.
+"""
+
+from __future__ import annotations
+
+import io
+import random
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from aclnet.errors import InputError
+from aclnet.fileio import atomic_write_bytes
+
+
+def rng_state() -> dict[str, Any]:
+    """Python, NumPy and torch RNG states as plain containers and tensors (weights_only-safe)."""
+    np_state = np.random.get_state()
+    state: dict[str, Any] = {
+        "python": [list(random.getstate()[1]), random.getstate()[0], random.getstate()[2]],
+        "numpy": {"keys": torch.from_numpy(np_state[1].astype(np.int64)), "pos": int(np_state[2])},
+        "torch": torch.get_rng_state(),
+    }
+    if torch.cuda.is_available():
+        state["cuda"] = torch.cuda.get_rng_state_all()
+    return state
+
+
+def set_rng_state(state: dict[str, Any]) -> None:
+    """Restore the states saved by `rng_state`."""
+    internal, version, gauss = state["python"]
+    random.setstate((version, tuple(internal), gauss))
+    keys = state["numpy"]["keys"].numpy().astype(np.uint32)
+    np.random.set_state(("MT19937", keys, state["numpy"]["pos"], 0, 0.0))
+    torch.set_rng_state(state["torch"])
+    if "cuda" in state and torch.cuda.is_available():
+        torch.cuda.set_rng_state_all(state["cuda"])
+
+
+def save_checkpoint(path: Path, payload: dict[str, Any]) -> None:
+    """Serialise `payload` and write it atomically (temporary file, fsync, rename)."""
+    buffer = io.BytesIO()
+    torch.save(payload, buffer)
+    atomic_write_bytes(path, buffer.getvalue())
+
+
+def load_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") -> dict[str, Any]:
+    """Read a checkpoint without executing code from it; errors name the file."""
+    path = Path(path)
+    if not path.is_file():
+        raise InputError(f"{path}: checkpoint not found")
+    try:
+        payload = torch.load(path, map_location=map_location, weights_only=True)
+    except Exception as exc:  # torch raises many types for corrupt or unsafe files
+        raise InputError(f"{path}: not a readable aclnet checkpoint ({type(exc).__name__}: {exc})") from exc
+    if not isinstance(payload, dict) or "model" not in payload:
+        raise InputError(f"{path}: not an aclnet checkpoint (no 'model' entry)")
+    return payload

@@ -1,0 +1,261 @@
+"""Experiment configuration: typed, validated YAML with `--set` overrides and shipped experiments.
+
+A shipped experiment is named `TEMPLATE-MODALITY` (e.g. `ntu60-xsub-j`): the template YAML under
+`aclnet/configs/` with `data.modality` set. Unknown keys, wrong types and unknown component names
+fail at load time with the key and the file named.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from aclnet.errors import InputError
+
+CONFIG_DIR = Path(__file__).resolve().parents[1] / "configs"
+MODALITIES = ("j", "b", "k", "jm", "bm", "km")
+BACKBONES = ("aclnet_gcn", "ctrgcn", "stgcn")
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", validate_assignment=True)
+
+
+class SyntheticConfig(_Strict):
+    """Options of the generated action data (used when `data.format` is `synthetic`)."""
+
+    num_classes: int = Field(12, ge=2, description="number of classes")
+    group_size: int = Field(3, ge=1, description="classes per confusable group")
+    samples_per_class: int = Field(40, ge=4, description="sequences generated per class")
+    seed: int = Field(0, description="generator seed")
+
+
+class DataConfig(_Strict):
+    """Where the samples come from, which splits to use and how to turn them into tensors."""
+
+    format: str = Field("pyskl", description="reader of `path` (see `aclnet prepare --help`), or `synthetic`")
+    path: Path | None = Field(None, description="annotation file or dataset folder (required unless synthetic)")
+    synthetic: SyntheticConfig = Field(default_factory=SyntheticConfig, description="generated data options")
+    layout: str | None = Field(None, description="layout name or file; default: the one the data names")
+    train_split: str = Field("train", description="split to train on")
+    val_split: str | None = Field(
+        None, description="split to choose checkpoints on; None holds out part of the training subjects"
+    )
+    test_split: str = Field("test", description="split for the final test (never used for choosing)")
+    holdout_fraction: float = Field(0.1, gt=0, lt=1, description="fraction of training subjects held out for validation")
+    holdout_key: str = Field("subject", description="meta field grouping samples for the hold-out (subject, performer)")
+    pipeline: str = Field("ntu", description="pipeline preset: ntu, pku, kinetics, plain")
+    modality: str = Field("j", description="j, b, k, jm, bm, km or a '+' concatenation such as j+b")
+    clip_len: int = Field(100, ge=1, description="frames per clip")
+    num_persons: int = Field(2, ge=1, description="persons per sample (zero-padded or truncated)")
+    test_clips: int = Field(10, ge=1, description="clips averaged at the final test")
+    num_workers: int = Field(2, ge=0, description="DataLoader worker processes")
+    balanced_sampling: bool = Field(False, description="draw classes equally often during training")
+
+    @field_validator("modality")
+    @classmethod
+    def _known_modality(cls, value: str) -> str:
+        bad = [m for m in value.split("+") if m not in MODALITIES]
+        if bad:
+            raise ValueError(f"unknown modality {bad}; valid: {', '.join(MODALITIES)} joined by '+'")
+        return value
+
+    @model_validator(mode="after")
+    def _path_needed(self) -> DataConfig:
+        if self.format != "synthetic" and self.path is None:
+            raise ValueError("data.path is required unless data.format is 'synthetic'")
+        return self
+
+
+class ModelConfig(_Strict):
+    """Backbone and heads."""
+
+    backbone: str = Field("aclnet_gcn", description=f"one of {', '.join(BACKBONES)}")
+    preset: str | None = Field(None, description="backbone size preset: None (published) or 'small' (CPU)")
+    embedding_input: Literal["topology", "pooled"] = Field(
+        "topology", description="input of the contrastive projections: topology (released) or pooled (paper)"
+    )
+    embedding_dim: int = Field(256, ge=1, description="dimension of each contrastive projection")
+    dropout: float = Field(0.0, ge=0, lt=1, description="dropout before the classifier")
+
+    @field_validator("backbone")
+    @classmethod
+    def _known_backbone(cls, value: str) -> str:
+        if value not in BACKBONES:
+            raise ValueError(f"unknown backbone '{value}'; valid: {', '.join(BACKBONES)}")
+        return value
+
+
+class InterLossConfig(_Strict):
+    """Inter-class affinity contrastive loss (Motion Families, EMA prototypes, FAT)."""
+
+    enabled: bool = Field(True, description="use the inter-class loss (ablation switch)")
+    weight: float = Field(0.1, ge=0, description="lambda1")
+    k: int = Field(10, ge=1, description="neighbours per class, K")
+    overlap_threshold: int = Field(4, ge=0, description="n_tau: shared neighbours needed to join a family")
+    momentum: float = Field(0.9, ge=0, le=1, description="prototype EMA momentum gamma")
+    start_epoch: int = Field(30, ge=0, description="epoch from which statistics are gathered (1-based)")
+    family_mode: Literal["released", "paper"] = Field("released", description="released code or paper rules")
+    fat: bool = Field(True, description="family-aware temperature (ablation switch)")
+    temperatures: tuple[float, float, float] = Field((0.1, 0.5, 1.0), description="FAT temperatures")
+    fixed_tau: float = Field(0.1, gt=0, description="temperature when FAT is off")
+
+
+class IntraLossConfig(_Strict):
+    """Intra-class marginal contrastive loss (memory of recent embeddings)."""
+
+    enabled: bool = Field(True, description="use the intra-class loss (ablation switch)")
+    weight: float = Field(0.1, ge=0, description="lambda2")
+    memory_size: int = Field(512, ge=1, description="embeddings kept in the memory")
+    tau: float = Field(0.1, gt=0, description="temperature")
+    epsilon: float = Field(0.1, ge=0, description="margin on the logit scale")
+    gather_distributed: bool = Field(False, description="fill the memory from all processes")
+
+
+class LossConfig(_Strict):
+    """The ACLNet objective: L = CE + lambda1 * inter + lambda2 * intra."""
+
+    inter: InterLossConfig = Field(default_factory=InterLossConfig)
+    intra: IntraLossConfig = Field(default_factory=IntraLossConfig)
+    small_dataset_scaling: bool = Field(
+        False, description="scale K, n_tau, memory size and start epoch to the data (METHOD.md rule)"
+    )
+
+
+class OptimConfig(_Strict):
+    """SGD with Nesterov momentum and a per-iteration cosine schedule."""
+
+    lr: float = Field(0.025, gt=0, description="learning rate for `batch_size` (scale linearly with total batch)")
+    momentum: float = Field(0.9, ge=0, lt=1, description="SGD momentum")
+    nesterov: bool = Field(True, description="Nesterov momentum")
+    weight_decay: float = Field(5e-4, ge=0, description="weight decay")
+    batch_size: int = Field(16, ge=1, description="samples per step and process")
+    epochs: int = Field(150, ge=1, description="training epochs")
+    warmup_epochs: float = Field(0.0, ge=0, description="linear warm-up length in epochs")
+    clip_grad: float | None = Field(None, gt=0, description="max gradient norm (None: no clipping)")
+
+
+class TrainConfig(_Strict):
+    """Loop, evaluation and reproducibility settings."""
+
+    seed: int = Field(0, description="seed of every random number generator")
+    deterministic: bool = Field(False, description="deterministic algorithms (slower; exact resume on CPU)")
+    device: str = Field("auto", description="auto, cpu, cuda or cuda:N")
+    amp: bool = Field(True, description="bf16 autocast on CUDA (ignored on CPU)")
+    val_interval: int = Field(1, ge=1, description="validate every N epochs")
+    select_on: Literal["val", "test"] = Field(
+        "val", description="split that picks the best checkpoint; 'test' reproduces the release and is labelled"
+    )
+    save_embeddings_at: list[int] = Field(default_factory=list, description="epochs at which test embeddings are saved")
+    max_steps_per_epoch: int | None = Field(None, ge=1, description="cap on steps per epoch (quick runs)")
+
+
+class ExperimentConfig(_Strict):
+    """A whole experiment."""
+
+    name: str = Field("experiment", description="experiment name (work-dir default)")
+    data: DataConfig
+    model: ModelConfig = Field(default_factory=ModelConfig)
+    loss: LossConfig = Field(default_factory=LossConfig)
+    optim: OptimConfig = Field(default_factory=OptimConfig)
+    train: TrainConfig = Field(default_factory=TrainConfig)
+
+
+def list_configs() -> list[str]:
+    """Names of the shipped experiments, `TEMPLATE-MODALITY` for each template and modality."""
+    names = []
+    for path in sorted(CONFIG_DIR.glob("*.yaml")):
+        template = yaml.safe_load(path.read_text()) or {}
+        modalities = template.get("modalities", list(MODALITIES))
+        names += [f"{path.stem}-{m}" for m in modalities]
+    return names
+
+
+def _template_for(name: str) -> tuple[Path, str] | None:
+    stem, _, modality = name.rpartition("-")
+    path = CONFIG_DIR / f"{stem}.yaml"
+    return (path, modality) if stem and path.exists() else None
+
+
+def parse_overrides(items: list[str]) -> dict[str, Any]:
+    """`a.b=value` items into a nested dict; values are parsed as YAML."""
+    nested: dict[str, Any] = {}
+    for item in items:
+        key, sep, text = item.partition("=")
+        if not sep or not key:
+            raise InputError(f"--set {item!r}: expected KEY=VALUE with a dotted key, e.g. optim.lr=0.05")
+        try:
+            value = yaml.safe_load(text)
+        except yaml.YAMLError as exc:
+            raise InputError(f"--set {item!r}: value is not valid YAML: {exc}") from exc
+        node = nested
+        parts = key.split(".")
+        for part in parts[:-1]:
+            node = node.setdefault(part, {})
+            if not isinstance(node, dict):
+                raise InputError(f"--set {item!r}: '{part}' was already given a value")
+        node[parts[-1]] = value
+    return nested
+
+
+def _merge(base: dict[str, Any], update: dict[str, Any]) -> dict[str, Any]:
+    merged = dict(base)
+    for key, value in update.items():
+        if isinstance(value, dict) and isinstance(merged.get(key), dict):
+            merged[key] = _merge(merged[key], value)
+        else:
+            merged[key] = value
+    return merged
+
+
+def load_config(name_or_path: str | Path, overrides: list[str] | None = None) -> ExperimentConfig:
+    """Load a shipped experiment by name or a YAML file, apply `--set` overrides and validate."""
+    key = str(name_or_path)
+    template = _template_for(key)
+    if template is not None:
+        path, modality = template
+        raw = yaml.safe_load(path.read_text()) or {}
+        allowed = raw.pop("modalities", list(MODALITIES))
+        if modality not in allowed:
+            raise InputError(f"{key}: modality '{modality}' is not offered by {path.name}; offered: {allowed}")
+        raw = _merge(raw, {"name": key, "data": {"modality": modality}})
+        source = f"{path} (experiment {key})"
+    elif key.endswith((".yaml", ".yml")):
+        path = Path(key)
+        try:
+            raw = yaml.safe_load(path.read_text())
+        except OSError as exc:
+            raise InputError(f"{path}: cannot read configuration ({exc.strerror})") from exc
+        except yaml.YAMLError as exc:
+            raise InputError(f"{path}: not valid YAML: {exc}") from exc
+        if not isinstance(raw, dict):
+            raise InputError(f"{path}: a configuration must be a mapping")
+        raw.setdefault("name", path.stem)
+        source = str(path)
+    else:
+        raise InputError(f"unknown configuration '{key}'; give a YAML file or one of `aclnet configs`")
+    if overrides:
+        raw = _merge(raw, parse_overrides(overrides))
+        source += " with --set " + " ".join(overrides)
+    return validate_config(raw, source)
+
+
+def validate_config(raw: dict[str, Any], source: str) -> ExperimentConfig:
+    """Validate a configuration dict; errors name the dotted key and the source."""
+    try:
+        return ExperimentConfig.model_validate(raw)
+    except ValidationError as exc:
+        problems = []
+        for err in exc.errors():
+            where = ".".join(str(p) for p in err["loc"]) or "(top level)"
+            message = "unknown key" if err["type"] == "extra_forbidden" else err["msg"]
+            problems.append(f"{where}: {message}")
+        raise InputError(f"{source}: invalid configuration:\n  " + "\n  ".join(problems)) from None
+
+
+def dump_config(config: ExperimentConfig) -> str:
+    """The resolved configuration as YAML (saved with every run and checkpoint)."""
+    return yaml.safe_dump(config.model_dump(mode="json"), sort_keys=False)

@@ -1,0 +1,30 @@
+"""Fusion of several streams' softmax scores with weights, as the paper's multi-stream ensembles."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+from aclnet.engine.evaluation import load_scores, metrics
+from aclnet.errors import InputError
+
+
+def ensemble(paths: list[str | Path], weights: list[float] | None = None) -> tuple[dict[str, float], np.ndarray]:
+    """Weighted sum of the streams' scores; streams whose sample ids or labels differ are refused."""
+    if len(paths) < 1:
+        raise InputError("ensemble needs at least one scores file")
+    weights = weights if weights is not None else [1.0] * len(paths)
+    if len(weights) != len(paths):
+        raise InputError(f"--weights has {len(weights)} values for {len(paths)} scores files")
+    streams = [load_scores(p) for p in paths]
+    first = streams[0]
+    for path, stream in zip(paths[1:], streams[1:]):
+        if not np.array_equal(stream["sample_ids"], first["sample_ids"]):
+            raise InputError(f"{path}: sample ids differ from {paths[0]}; streams must score the same samples in order")
+        if not np.array_equal(stream["labels"], first["labels"]):
+            raise InputError(f"{path}: labels differ from {paths[0]}")
+        if not np.array_equal(stream["class_names"], first["class_names"]):
+            raise InputError(f"{path}: class names differ from {paths[0]}")
+    fused = sum(w * s["scores"] for w, s in zip(weights, streams))
+    return metrics(fused, first["labels"]), fused

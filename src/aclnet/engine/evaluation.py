@@ -1,0 +1,67 @@
+"""Metrics from score matrices: top-k accuracy, mean class accuracy, confusion matrix."""
+
+from __future__ import annotations
+
+import io
+from pathlib import Path
+
+import numpy as np
+
+from aclnet.errors import InputError
+from aclnet.fileio import atomic_write_bytes
+
+
+def top_k_accuracy(scores: np.ndarray, labels: np.ndarray, k: int) -> float:
+    """Fraction of samples whose label is among the k highest scores."""
+    k = min(k, scores.shape[1])
+    top = np.argpartition(-scores, k - 1, axis=1)[:, :k]
+    return float(np.mean(np.any(top == labels[:, None], axis=1)))
+
+
+def confusion_matrix(predictions: np.ndarray, labels: np.ndarray, num_classes: int) -> np.ndarray:
+    """Counts C x C, rows true class, columns predicted class."""
+    matrix = np.zeros((num_classes, num_classes), dtype=np.int64)
+    np.add.at(matrix, (labels, predictions), 1)
+    return matrix
+
+
+def per_class_accuracy(matrix: np.ndarray) -> np.ndarray:
+    """Recall of every class (NaN for classes with no sample)."""
+    totals = matrix.sum(axis=1)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return np.diag(matrix) / totals
+
+
+def metrics(scores: np.ndarray, labels: np.ndarray) -> dict[str, float]:
+    """top1, top5 and mean class accuracy (over classes present), in percent."""
+    matrix = confusion_matrix(scores.argmax(1), labels, scores.shape[1])
+    return {
+        "top1": 100 * top_k_accuracy(scores, labels, 1),
+        "top5": 100 * top_k_accuracy(scores, labels, 5),
+        "mean_class": 100 * float(np.nanmean(per_class_accuracy(matrix))),
+    }
+
+
+def save_scores(path: Path, sample_ids: list[str], labels: np.ndarray, scores: np.ndarray,
+                class_names: list[str]) -> None:
+    """Write a scores file (.npz) that `aclnet ensemble` can align with other streams."""
+    buffer = io.BytesIO()
+    np.savez(buffer, sample_ids=np.array(sample_ids), labels=labels.astype(np.int64),
+             scores=scores.astype(np.float32), class_names=np.array(class_names))
+    atomic_write_bytes(path, buffer.getvalue())
+
+
+def load_scores(path: str | Path) -> dict[str, np.ndarray]:
+    """Read a scores file; errors name the file and the missing or inconsistent field."""
+    path = Path(path)
+    try:
+        with np.load(path, allow_pickle=False) as data:
+            loaded = {k: data[k] for k in data.files}
+    except (OSError, ValueError) as exc:
+        raise InputError(f"{path}: not a readable scores file ({exc})") from exc
+    missing = {"sample_ids", "labels", "scores", "class_names"} - set(loaded)
+    if missing:
+        raise InputError(f"{path}: scores file lacks {sorted(missing)}")
+    if loaded["scores"].shape != (len(loaded["sample_ids"]), len(loaded["class_names"])):
+        raise InputError(f"{path}: scores shape {loaded['scores'].shape} does not match ids and classes")
+    return loaded

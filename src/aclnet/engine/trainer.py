@@ -1,0 +1,237 @@
+"""The training loop: SGD + cosine schedule, bf16 autocast on GPU, DDP, validation, checkpoints, resume.
+
+The trainer owns the epoch counter and tells the losses (`set_epoch`), so the affinity loss never
+depends on whether validation runs. Nothing in a training step reads a tensor back to the host:
+running loss sums stay on the device until the epoch ends.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from torch import nn
+from torch.nn.parallel import DistributedDataParallel
+from torch.utils.data import DataLoader
+from tqdm import tqdm
+
+from aclnet.engine.callbacks import MetricsLog
+from aclnet.engine.checkpoint import load_checkpoint, rng_state, save_checkpoint, set_rng_state
+from aclnet.engine.config import ExperimentConfig, dump_config
+from aclnet.engine.distributed import DistInfo, barrier
+from aclnet.engine.evaluation import metrics
+from aclnet.engine.recognizer import Recognizer, average_clip_scores
+
+
+@dataclass
+class EvalResult:
+    """Scores (N, C), labels (N,), pooled features (N, D) and sample indices of one pass."""
+
+    scores: np.ndarray
+    labels: np.ndarray
+    features: np.ndarray
+    indices: np.ndarray
+
+    @property
+    def metrics(self) -> dict[str, float]:
+        return metrics(self.scores, self.labels)
+
+
+@dataclass
+class TrainState:
+    """What a resumed run needs besides the modules: the last finished epoch and the history."""
+
+    epoch: int = 0
+    history: list[dict[str, float]] = field(default_factory=list)
+    best_top1: float = -1.0
+    best_epoch: int = 0
+
+
+def cosine_schedule(total_steps: int, warmup_steps: int):
+    """Multiplier of the base learning rate at each step: linear warm-up, then cosine down to 0."""
+
+    def factor(step: int) -> float:
+        if step < warmup_steps:
+            return (step + 1) / warmup_steps
+        progress = (step - warmup_steps) / max(1, total_steps - warmup_steps)
+        return 0.5 * (1.0 + math.cos(math.pi * min(1.0, progress)))
+
+    return factor
+
+
+@torch.no_grad()
+def evaluate(model: Recognizer, loader: DataLoader, device: torch.device, amp: bool) -> EvalResult:
+    """Clip-averaged softmax scores of every sample of `loader`."""
+    model.eval()
+    parts: list[tuple[torch.Tensor, ...]] = []
+    for data, labels, indices in loader:
+        with torch.autocast(device.type, dtype=torch.bfloat16, enabled=amp):
+            scores, features = average_clip_scores(model, data.to(device, non_blocking=True))
+        parts.append((scores, features, labels, indices))
+    scores, features, labels, indices = (torch.cat([p[i].cpu() for p in parts]) for i in range(4))
+    return EvalResult(scores.numpy(), labels.numpy(), features.numpy(), indices.numpy())
+
+
+class Trainer:
+    """Runs the epochs of one experiment in `work_dir` (single process or one rank of DDP)."""
+
+    def __init__(
+        self,
+        config: ExperimentConfig,
+        model: Recognizer,
+        train_loader: DataLoader,
+        val_loader: DataLoader | None,
+        work_dir: Path,
+        device: torch.device,
+        dist_info: DistInfo,
+        *,
+        embedding_loader: DataLoader | None = None,
+    ) -> None:
+        self.config = config
+        self.model = model.to(device)
+        self.train_loader = train_loader
+        self.val_loader = val_loader
+        self.embedding_loader = embedding_loader
+        self.work_dir = work_dir
+        self.device = device
+        self.dist = dist_info
+        self.amp = config.train.amp and device.type == "cuda"
+        optim = config.optim
+        # Linear scaling rule: `optim.lr` is the rate of one process with `optim.batch_size`.
+        lr = optim.lr * dist_info.world_size
+        self.optimizer = torch.optim.SGD(
+            self.model.parameters(), lr=lr, momentum=optim.momentum, nesterov=optim.nesterov,
+            weight_decay=optim.weight_decay,
+        )
+        self.steps_per_epoch = self._steps_per_epoch()
+        total = self.steps_per_epoch * optim.epochs
+        warmup = int(round(optim.warmup_epochs * self.steps_per_epoch))
+        self.scheduler = torch.optim.lr_scheduler.LambdaLR(self.optimizer, cosine_schedule(total, warmup))
+        self.net: nn.Module = self.model
+        if dist_info.enabled:
+            # Loss buffers are kept equal by the losses' own all-reduce; the memory is per process.
+            self.net = DistributedDataParallel(
+                self.model, device_ids=[device.index] if device.type == "cuda" else None, broadcast_buffers=False
+            )
+        self.state = TrainState()
+        self.log = MetricsLog(work_dir, enabled=dist_info.is_main)
+
+    def _steps_per_epoch(self) -> int:
+        steps = len(self.train_loader)
+        cap = self.config.train.max_steps_per_epoch
+        return min(steps, cap) if cap is not None else steps
+
+    # ---- checkpoints -------------------------------------------------------------------------
+    def checkpoint_payload(self) -> dict[str, Any]:
+        return {
+            "model": self.model.state_dict(),
+            "optimizer": self.optimizer.state_dict(),
+            "scheduler": self.scheduler.state_dict(),
+            "epoch": self.state.epoch,
+            "history": self.state.history,
+            "best_top1": self.state.best_top1,
+            "best_epoch": self.state.best_epoch,
+            "rng": rng_state(),
+            "config": dump_config(self.config),
+        }
+
+    def resume(self, path: Path) -> None:
+        """Continue exactly where the checkpoint at `path` stopped."""
+        payload = load_checkpoint(path, map_location=self.device)
+        self.model.load_state_dict(payload["model"])
+        self.optimizer.load_state_dict(payload["optimizer"])
+        self.scheduler.load_state_dict(payload["scheduler"])
+        self.state = TrainState(payload["epoch"], list(payload["history"]), payload["best_top1"], payload["best_epoch"])
+        set_rng_state(payload["rng"])
+        self.log.write(self.state.history)
+
+    # ---- loop --------------------------------------------------------------------------------
+    def fit(self) -> TrainState:
+        """Train from `state.epoch + 1` to the configured number of epochs."""
+        for epoch in range(self.state.epoch + 1, self.config.optim.epochs + 1):
+            row = {"epoch": float(epoch), **self.train_epoch(epoch)}
+            self.state.epoch = epoch
+            self.state.history.append(row)
+            if self.val_loader is not None and (
+                epoch % self.config.train.val_interval == 0 or epoch == self.config.optim.epochs
+            ):
+                self.validate(epoch)
+            if epoch in self.config.train.save_embeddings_at and self.embedding_loader is not None:
+                self.save_embeddings(epoch)
+            if self.dist.is_main:
+                self.log.write(self.state.history)
+                save_checkpoint(self.work_dir / "latest.pt", self.checkpoint_payload())
+            barrier(self.dist)
+        self.log.close()
+        return self.state
+
+    def train_epoch(self, epoch: int) -> dict[str, float]:
+        """One pass over the training data; returns the mean of each loss term and the lr."""
+        self.model.train()
+        self.model.set_epoch(epoch)
+        for target in (self.train_loader.sampler, self.train_loader.dataset):
+            if hasattr(target, "set_epoch"):
+                target.set_epoch(epoch)
+        sums: dict[str, torch.Tensor] = {}
+        steps = 0
+        bar = tqdm(total=self.steps_per_epoch, desc=f"epoch {epoch}", leave=False, disable=None)
+        for data, labels, _ in self.train_loader:
+            if steps == self.steps_per_epoch:
+                break
+            losses = self.train_step(data, labels)
+            for key, value in losses.items():
+                sums[key] = sums.get(key, 0) + value.detach()
+            steps += 1
+            bar.update()
+        bar.close()
+        means = {f"train_{k}": float(v) / steps for k, v in sums.items()}  # one host read per epoch
+        means["lr"] = self.optimizer.param_groups[0]["lr"]
+        if self.dist.is_main:
+            self.log.scalars(means, epoch)
+        return means
+
+    def train_step(self, data: torch.Tensor, labels: torch.Tensor) -> dict[str, torch.Tensor]:
+        """Forward, backward and update on one batch (N, clips, M, T, V, C); no host syncs."""
+        data = data.to(self.device, non_blocking=True).flatten(0, 1)
+        labels = labels.to(self.device, non_blocking=True)
+        clips = data.shape[0] // labels.shape[0]
+        if clips > 1:
+            labels = labels.repeat_interleave(clips)
+        with torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=self.amp):
+            losses = self.net(data, labels)
+        self.optimizer.zero_grad(set_to_none=True)
+        losses["loss"].backward()
+        if self.config.optim.clip_grad is not None:
+            nn.utils.clip_grad_norm_(self.model.parameters(), self.config.optim.clip_grad)
+        self.optimizer.step()
+        self.scheduler.step()
+        return losses
+
+    def validate(self, epoch: int) -> dict[str, float]:
+        """Metrics on the validation loader (main process); keeps `best.pt` on top-1.
+
+        Call after `state` holds this epoch, so that `best.pt` is a complete checkpoint of it.
+        """
+        values: dict[str, float] = {}
+        if self.dist.is_main:
+            result = evaluate(self.model, self.val_loader, self.device, self.amp)
+            values = {f"val_{k}": v for k, v in result.metrics.items()}
+            self.state.history[-1].update(values)
+            self.log.scalars(values, epoch)
+            if values["val_top1"] > self.state.best_top1:
+                self.state.best_top1, self.state.best_epoch = values["val_top1"], epoch
+                save_checkpoint(self.work_dir / "best.pt", self.checkpoint_payload())
+        barrier(self.dist)
+        return values
+
+    def save_embeddings(self, epoch: int) -> None:
+        """Pooled features and labels of the embedding split at this epoch (for t-SNE)."""
+        if self.dist.is_main:
+            result = evaluate(self.model, self.embedding_loader, self.device, self.amp)
+            np.savez(self.work_dir / f"embeddings_epoch{epoch:03d}.npz",
+                     features=result.features, labels=result.labels, indices=result.indices)
+        barrier(self.dist)
