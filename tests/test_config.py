@@ -1,0 +1,74 @@
+"""Configuration: shipped experiments, overrides, named errors (and exit status 2 from the CLI)."""
+
+from __future__ import annotations
+
+import pytest
+
+from aclnet.cli import main
+from aclnet.engine.config import MODALITIES, list_configs, load_config, parse_overrides
+from aclnet.errors import InputError
+
+
+def test_shipped_experiments_expand_by_modality():
+    names = list_configs()
+    for template in ("ntu60-xsub", "ntu60-xview", "ntu120-xsub", "ntu120-xset", "kinetics", "pku-xsub",
+                     "pku-xview", "finegym"):
+        for modality in MODALITIES:
+            assert f"{template}-{modality}" in names
+    config = load_config("ntu120-xset-bm")
+    assert config.name == "ntu120-xset-bm"
+    assert config.data.modality == "bm" and config.data.train_split == "xset_train"
+    assert config.loss.intra.memory_size == 1024 and config.optim.batch_size == 16
+    assert config.loss.inter.k == 10 and config.loss.inter.start_epoch == 30 and config.optim.epochs == 150
+    kinetics = load_config("kinetics-j")
+    assert kinetics.optim.lr == 0.1 and kinetics.optim.batch_size == 64 and kinetics.loss.intra.memory_size == 2048
+
+
+def test_every_shipped_experiment_validates():
+    for name in list_configs():
+        load_config(name)
+
+
+def test_overrides_are_dotted_yaml_values():
+    assert parse_overrides(["optim.lr=0.05", "loss.inter.k=5", "train.save_embeddings_at=[1, 3]"]) == {
+        "optim": {"lr": 0.05}, "loss": {"inter": {"k": 5}}, "train": {"save_embeddings_at": [1, 3]},
+    }
+    config = load_config("ntu60-xsub-j", ["optim.lr=0.05", "loss.inter.fat=false"])
+    assert config.optim.lr == 0.05 and config.loss.inter.fat is False
+
+
+@pytest.mark.parametrize(
+    ("overrides", "message"),
+    [
+        (["optim.lrr=1"], r"optim.lrr: unknown key"),
+        (["optim.lr=fast"], r"optim.lr: Input should be a valid number"),
+        (["model.backbone=resnet"], r"unknown backbone 'resnet'; valid: aclnet_gcn, ctrgcn, stgcn"),
+        (["data.modality=j+x"], r"unknown modality \['x'\]"),
+        (["loss.inter.family_mode=mine"], r"loss.inter.family_mode"),
+        (["optim.lr"], r"expected KEY=VALUE"),
+    ],
+)
+def test_bad_values_are_named(overrides, message):
+    with pytest.raises(InputError, match=message):
+        load_config("ntu60-xsub-j", overrides)
+
+
+def test_yaml_file_errors_name_the_file(tmp_path):
+    path = tmp_path / "exp.yaml"
+    path.write_text("data:\n  format: pyskl\n  path: x.pkl\n  colour: red\n")
+    with pytest.raises(InputError, match=r"exp.yaml: invalid configuration:\n  data.colour: unknown key"):
+        load_config(path)
+    path.write_text("data:\n  format: pyskl\n")
+    with pytest.raises(InputError, match="data.path is required"):
+        load_config(path)
+    with pytest.raises(InputError, match="cannot read configuration"):
+        load_config(tmp_path / "missing.yaml")
+    with pytest.raises(InputError, match="unknown configuration 'ntu61-xsub-j'"):
+        load_config("ntu61-xsub-j")
+
+
+def test_cli_exits_2_on_bad_configuration(tmp_path, capsys):
+    status = main(["train", "ntu60-xsub-j", "--set", "optim.momentum=2", "--work-dir", str(tmp_path / "run")])
+    assert status == 2
+    assert "optim.momentum" in capsys.readouterr().err
+    assert not (tmp_path / "run").exists()  # nothing was created for a refused run
