@@ -89,9 +89,11 @@ class Trainer:
         device: torch.device,
         dist_info: DistInfo,
         *,
+        class_names: list[str],
         embedding_loader: DataLoader | None = None,
     ) -> None:
         self.config = config
+        self.class_names = class_names
         self.model = model.to(device)
         self.train_loader = train_loader
         self.val_loader = val_loader
@@ -137,6 +139,7 @@ class Trainer:
             "best_epoch": self.state.best_epoch,
             "rng": rng_state(),
             "config": dump_config(self.config),
+            "class_names": self.class_names,
         }
 
     def resume(self, path: Path) -> None:

@@ -180,7 +180,7 @@ def train(config: ExperimentConfig, work_dir: Path, *, resume: bool = False, for
     trainer = Trainer(
         config, model, _loader(config, data.train, train_pipe, train=True, dist_info=dist_info),
         _loader(config, data.val, val_pipe, train=False), work_dir, device, dist_info,
-        embedding_loader=embed_loader,
+        class_names=data.classes, embedding_loader=embed_loader,
     )
     if resume:
         latest = work_dir / "latest.pt"
