@@ -7,6 +7,7 @@ when used, so a format's optional needs never slow the others down.
 from __future__ import annotations
 
 import importlib
+import inspect
 from pathlib import Path
 from typing import Any
 
@@ -36,4 +37,8 @@ def read_format(name: str, source: str | Path, **options: Any) -> SampleSet:
     if not source.exists():
         raise InputError(f"{source}: no such file or folder")
     module = importlib.import_module(f"aclnet.data.formats.{FORMATS[name]}")
+    accepted = set(inspect.signature(module.read).parameters) - {"source"}
+    unknown = sorted(set(options) - accepted)
+    if unknown:
+        raise InputError(f"format '{name}' takes no option {unknown}; its options are {sorted(accepted) or 'none'}")
     return module.read(source, **options)
