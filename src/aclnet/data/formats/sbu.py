@@ -22,6 +22,7 @@ from pathlib import Path
 
 import numpy as np
 
+from aclnet.data.class_names import SBU_CLASSES
 from aclnet.data.formats.small_kinect import build_sample_set, parse_name, read_table
 from aclnet.data.sample import Sample, SampleSet
 from aclnet.errors import InputError
@@ -29,10 +30,6 @@ from aclnet.errors import InputError
 LAYOUT = "sbu"
 NUM_PERSONS = 2
 NUM_JOINTS = 15
-CLASSES = [
-    "approaching", "departing", "kicking", "punching", "pushing", "hugging", "shaking hands",
-    "exchanging objects",
-]
 FOLDS = {
     1: ("s01s02", "s03s04", "s05s02", "s06s04"),
     2: ("s02s03", "s02s07", "s03s05", "s05s03"),
@@ -53,7 +50,7 @@ def read(source: Path) -> SampleSet:
     paths = sorted(source.glob("s*/*/*/skeleton_pos.txt"))
     entries = [_read_file(path) for path in paths]
     protocols = {f"fold{k}": (SETS - set(test), test) for k, test in FOLDS.items()}
-    return build_sample_set(entries, source=source, layout=LAYOUT, classes=CLASSES, protocols=protocols)
+    return build_sample_set(entries, source=source, layout=LAYOUT, classes=list(SBU_CLASSES), protocols=protocols)
 
 
 def to_metres(normalised: np.ndarray) -> np.ndarray:

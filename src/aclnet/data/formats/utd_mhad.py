@@ -16,6 +16,7 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
+from aclnet.data.class_names import UTD_MHAD_CLASSES
 from aclnet.data.formats.small_kinect import build_sample_set, load_mat, mat_sequence, parse_name, require_dir
 from aclnet.data.sample import Sample, SampleSet
 from aclnet.errors import InputError
@@ -24,15 +25,6 @@ from aclnet.skeleton import get_layout
 LAYOUT = "utd-mhad"
 NUM_JOINTS = 20
 XSUB = ((1, 3, 5, 7), (2, 4, 6, 8))
-CLASSES = [
-    "right arm swipe to the left", "right arm swipe to the right", "right hand wave",
-    "two hand front clap", "right arm throw", "cross arms in the chest", "basketball shooting",
-    "draw x", "draw circle (clockwise)", "draw circle (counter clockwise)", "draw triangle",
-    "bowling (right hand)", "front boxing", "baseball swing from right", "tennis forehand swing",
-    "arm curl (two arms)", "tennis serve", "two hand push", "knock on door", "hand catch",
-    "pick up and throw", "jogging", "walking", "sit to stand", "stand to sit",
-    "forward lunge (left foot forward)", "squat",
-]
 JOINT_ORDER_FILE = "Skeleton_joint_order.txt"
 _NAME = re.compile(r"a(\d+)_s(\d+)_t(\d+)_skeleton\.mat")
 _JOINT_LINE = re.compile(r"\s*\d+\.\s*([A-Za-z_ ]+?)\s*;?\s*")
@@ -46,7 +38,7 @@ def read(source: Path) -> SampleSet:
     files = folder.glob("a*_skeleton.mat")
     numbered = sorted((parse_name(_NAME, p.name, p, "aA_sS_tT_skeleton.mat"), p) for p in files)
     entries = [_read_file(path, *numbers) for numbers, path in numbered]
-    return build_sample_set(entries, source=Path(source), layout=LAYOUT, classes=CLASSES, protocols={"xsub": XSUB})
+    return build_sample_set(entries, source=Path(source), layout=LAYOUT, classes=list(UTD_MHAD_CLASSES), protocols={"xsub": XSUB})
 
 
 def check_joint_order(path: Path) -> None:
