@@ -25,14 +25,27 @@ def cmd_prepare(args: argparse.Namespace) -> None:
 
     out = Path(args.output)
     _refuse_overwrite(out, args.force)
-    options = {"variant": args.variant} if args.variant else {}
-    if args.variant and args.format != "ntu":
-        raise InputError("--variant applies to the 'ntu' format only")
+    options = _reader_options(args.option)
+    if args.variant:
+        options["variant"] = args.variant
     sample_set = read_format(args.format, args.source, **options)
     write_annotations(sample_set, out, force=args.force)
     splits = ", ".join(f"{k} {len(v)}" for k, v in sample_set.splits.items())
     print(f"wrote {out}: {len(sample_set.samples)} samples, {sample_set.num_classes} classes, "
           f"layout {sample_set.layout}; splits: {splits}")
+
+
+def _reader_options(items: list[str]) -> dict:
+    """`KEY=VALUE` reader options; values are parsed as YAML (numbers, booleans, strings)."""
+    import yaml
+
+    options = {}
+    for item in items:
+        key, sep, text = item.partition("=")
+        if not sep or not key.isidentifier():
+            raise InputError(f"--option {item!r}: expected KEY=VALUE, e.g. keypoint_dir=kpfiles")
+        options[key] = yaml.safe_load(text)
+    return options
 
 
 def cmd_inspect(args: argparse.Namespace) -> None:
@@ -140,6 +153,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("source", help="the dataset's file or folder")
     p.add_argument("output", help="annotation file to write (.pkl)")
     p.add_argument("--variant", choices=["ntu60", "ntu120"], help="NTU only: override the detected variant")
+    p.add_argument("--option", action="append", default=[], metavar="KEY=VALUE",
+                   help="reader option, e.g. skip_invalid=true, keypoint_dir=DIR, label_file=F, num_person=2")
     p.add_argument("--force", action="store_true", help="replace OUTPUT if it exists")
     p.set_defaults(run=cmd_prepare)
 
