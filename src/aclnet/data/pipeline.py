@@ -1,0 +1,530 @@
+"""Pipelines declared in configuration: a list of named steps with validated parameters.
+
+A step is written `"name"` (default parameters) or `{"name": {parameter: value}}`. Every step's
+parameters are a pydantic model (`STEP_PARAMS`); unknown steps, unknown parameters, wrong types
+and impossible orders are `InputError`s at build time. `Pipeline(sample, rng)` returns float32
+(clips, M, T, V, C') for the model.
+
+Order rules: joint-space steps (normalisation, augmentation, COCO -> coco_new) come before
+`modality`; `pre_normalize_3d` comes before the temporal step (`uniform_sample` or
+`random_crop_resize`, at most one); without a `modality` step the joints ('j') are output.
+In test mode the random augmentations are left out and sampling is deterministic per sample.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any, Literal
+
+import numpy as np
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, ValidationInfo, field_validator
+
+from aclnet.data import transforms as tf
+from aclnet.data.sample import Sample
+from aclnet.errors import InputError
+from aclnet.skeleton import BUILTIN_LAYOUTS, Layout
+
+StepKind = Literal["joints", "augment", "temporal", "features", "persons"]
+
+
+class StepParams(BaseModel):
+    """Base of every step's parameters: unknown keys are errors."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    @field_validator("*", mode="before")
+    @classmethod
+    def _no_bool_for_numbers(cls, value: object, info: ValidationInfo) -> object:
+        """Refuse true/false where a number is meant (pydantic would read them as 1/0)."""
+        if isinstance(value, bool) and cls.model_fields[str(info.field_name)].annotation is not bool:
+            raise ValueError("expected a number, got a boolean")
+        return value
+
+
+class PreNormalize3DParams(StepParams):
+    """PYSKL's PreNormalize3D: drop empty frames, center on the main person, optionally align the spine."""
+
+    align_spine: bool = Field(True, description="Rotate so that the zaxis vector lies on +z, then the xaxis vector on +x.")
+    center_joint: int | None = Field(
+        None, ge=0, description="Joint subtracted as origin; None: joint 1 for 25 joints (PYSKL), else the layout's center."
+    )
+    zaxis: tuple[int, int] = Field(
+        (0, 1), description="(a, b): the vector from joint a to joint b is turned onto +z (NTU: spine base -> mid)."
+    )
+    xaxis: tuple[int, int] = Field(
+        (8, 4), description="(a, b): the vector from joint b to joint a is turned onto +x (NTU: left -> right shoulder)."
+    )
+
+
+class Normalize2DParams(StepParams):
+    """PYSKL's PreNormalize2D: pixel coordinates to [-1, 1], low-score joints zeroed."""
+
+    mode: Literal["fix", "auto"] = Field(
+        "fix", description="'fix': scale by the image size; 'auto': by the box of confident joints."
+    )
+    threshold: float = Field(0.01, description="Joints with score <= threshold get x = y = 0.")
+    default_img_shape: tuple[int, int] = Field(
+        (1080, 1920), description="(height, width) used when a sample has no img_shape (PYSKL's default)."
+    )
+
+
+class NoParams(StepParams):
+    """A step without parameters."""
+
+
+class RandomRotateParams(StepParams):
+    """Random rotation (training only)."""
+
+    max_angle: float = Field(0.3, ge=0, description="Largest rotation angle in radians, per axis.")
+
+
+class RandomScaleParams(StepParams):
+    """Random per-channel scaling (training only)."""
+
+    scale: float | tuple[float, ...] = Field(0.2, description="Each channel times 1 + u * scale, u uniform in [-1, 1].")
+
+
+class RandomShearParams(StepParams):
+    """Random shear (training only)."""
+
+    shear: float = Field(0.3, ge=0, description="Off-diagonal shear coefficients uniform in [-shear, shear].")
+
+
+class RandomFlipParams(StepParams):
+    """Random left/right mirroring with the layout's flip pairs (training only)."""
+
+    p: float = Field(0.5, ge=0, le=1, description="Probability of mirroring a sample.")
+    use_image_width: bool = Field(
+        False, description="Mirror pixel coordinates as width - x (needs img_shape); else x -> -x."
+    )
+
+
+class PartDropParams(StepParams):
+    """Zero one limb group with probability p (training only)."""
+
+    p: float = Field(0.2, ge=0, le=1, description="Probability of zeroing one of the four limb groups.")
+
+
+class UniformSampleParams(StepParams):
+    """PYSKL's uniform sampling into clips; deterministic per sample at test time."""
+
+    clip_len: int = Field(100, ge=1, description="Frames per clip.")
+    p_interval: tuple[float, float] = Field(
+        (1.0, 1.0), description="Share of the frames each clip is drawn from (random in this range)."
+    )
+    seed: int = Field(tf.PYSKL_TEST_SEED, description="Random seed reset before every sample at test time.")
+    short_test_start: tf.ShortTestStart = Field(
+        "random",
+        description="Test-time start of clips from sequences shorter than clip_len: "
+        "'random' (NTU) or 'spread' (Kinetics).",
+    )
+
+
+class RandomCropResizeParams(StepParams):
+    """Temporal crop resized by linear interpolation (centred at test time)."""
+
+    ratio: tuple[float, float] = Field((0.5, 1.0), description="Share of the frames kept by the random crop.")
+    test_ratio: float = Field(0.95, gt=0, le=1, description="Share kept by the centred crop at test time.")
+    length: int = Field(64, ge=1, description="Frames after resizing.")
+    min_length: int = Field(1, ge=1, description="Shortest crop in frames.")
+
+
+class ModalityParams(StepParams):
+    """The features given to the model; 2D scores become each feature's last channel."""
+
+    name: str = Field("j", description="Features j, b, k, jm, bm, km or a '+' concatenation such as 'j+b'.")
+    score_mode: tf.ScoreMode = Field(
+        "released", description="2D scores: 'released' (bones mean, others difference) or 'mean' (all means)."
+    )
+
+
+class PadPersonsParams(StepParams):
+    """Fixed number of persons so that samples stack into batches."""
+
+    num_persons: int = Field(2, ge=1, description="Persons per sample after zero padding or truncation.")
+
+
+@dataclass
+class _State:
+    """Arrays in flight: keypoint (clips, M, T, V, C), score (clips, M, T, V) or None."""
+
+    keypoint: np.ndarray
+    score: np.ndarray | None
+    img_shape: tuple[int, int] | None
+
+
+Apply = Callable[[_State, np.random.Generator], None]
+
+
+@dataclass(frozen=True)
+class _Context:
+    """What a step needs at build time: the layout of its input, the mode and the clip count."""
+
+    layout: Layout
+    test_mode: bool
+    num_clips: int
+    where: str
+
+
+# Step builders: each checks its parameters against the layout at build time and returns the
+# function that runs the step on the arrays in flight (in place on `_State`).
+
+
+def _pre_normalize_3d(params: PreNormalize3DParams, ctx: _Context) -> Apply:
+    joints = [params.center_joint] if params.center_joint is not None else []
+    joints += [*params.zaxis, *params.xaxis] if params.align_spine else []
+    bad = [j for j in joints if not 0 <= j < ctx.layout.num_joints]
+    if bad:
+        last = ctx.layout.num_joints - 1
+        raise InputError(f"{ctx.where}: joints {bad} are outside 0..{last} of layout '{ctx.layout.name}'")
+    options = params.model_dump()
+    if params.center_joint is None and ctx.layout.num_joints != 25:
+        options["center_joint"] = ctx.layout.center  # PYSKL's "last joint" fits no layout but its own
+
+    def apply(state: _State, rng: np.random.Generator) -> None:
+        kp, score = tf.pre_normalize_3d(state.keypoint[0], None if state.score is None else state.score[0], **options)
+        state.keypoint, state.score = kp[None], None if score is None else score[None]
+
+    return apply
+
+
+def _normalize_2d(params: Normalize2DParams, ctx: _Context) -> Apply:
+    def apply(state: _State, rng: np.random.Generator) -> None:
+        shape = state.img_shape or params.default_img_shape
+        state.keypoint, state.score = tf.normalize_2d(
+            state.keypoint, state.score, shape, mode=params.mode, threshold=params.threshold
+        )
+
+    return apply
+
+
+def _coco_to_coco_new(params: NoParams, ctx: _Context) -> Apply:
+    if ctx.layout.name != "coco":
+        raise InputError(f"{ctx.where}: needs data in the 'coco' layout, the data here is in '{ctx.layout.name}'")
+
+    def apply(state: _State, rng: np.random.Generator) -> None:
+        state.keypoint, state.score = tf.coco_to_coco_new(state.keypoint, state.score)
+
+    return apply
+
+
+def _random_rotate(params: RandomRotateParams, ctx: _Context) -> Apply:
+    def apply(state: _State, rng: np.random.Generator) -> None:
+        state.keypoint = tf.random_rotate(state.keypoint, rng, params.max_angle)
+
+    return apply
+
+
+def _random_scale(params: RandomScaleParams, ctx: _Context) -> Apply:
+    def apply(state: _State, rng: np.random.Generator) -> None:
+        channels = state.keypoint.shape[-1]
+        if isinstance(params.scale, tuple) and len(params.scale) != channels:
+            raise InputError(f"random_scale: {len(params.scale)} scales for {channels} channels")
+        state.keypoint = tf.random_scale(state.keypoint, rng, params.scale)
+
+    return apply
+
+
+def _random_shear(params: RandomShearParams, ctx: _Context) -> Apply:
+    def apply(state: _State, rng: np.random.Generator) -> None:
+        state.keypoint = tf.random_shear(state.keypoint, rng, params.shear)
+
+    return apply
+
+
+def _random_flip(params: RandomFlipParams, ctx: _Context) -> Apply:
+    layout = ctx.layout
+
+    def apply(state: _State, rng: np.random.Generator) -> None:
+        width = None
+        if params.use_image_width:
+            if state.img_shape is None:
+                raise InputError("random_flip: use_image_width is set but the sample has no img_shape")
+            width = float(state.img_shape[1])
+        state.keypoint, state.score = tf.random_flip(state.keypoint, state.score, layout, width, rng, params.p)
+
+    return apply
+
+
+def _part_drop(params: PartDropParams, ctx: _Context) -> Apply:
+    try:
+        groups = tf.limb_groups(ctx.layout)
+    except InputError as err:
+        raise InputError(f"{ctx.where}: {err}") from None
+
+    def apply(state: _State, rng: np.random.Generator) -> None:
+        state.keypoint, state.score = tf.part_drop(state.keypoint, state.score, groups, rng, params.p)
+
+    return apply
+
+
+def _uniform_sample(params: UniformSampleParams, ctx: _Context) -> Apply:
+    low, high = params.p_interval
+    if not 0 < low <= high <= 1:
+        raise InputError(f"{ctx.where}: p_interval {params.p_interval} must satisfy 0 < low <= high <= 1")
+
+    def apply(state: _State, rng: np.random.Generator) -> None:
+        indices = tf.uniform_sample_indices(
+            state.keypoint.shape[2], params.clip_len, ctx.num_clips, rng,
+            test_mode=ctx.test_mode, p_interval=params.p_interval, seed=params.seed,
+            short_test_start=params.short_test_start,
+        )
+        state.keypoint = tf.take_frames(state.keypoint[0], indices, frame_axis=1)
+        if state.score is not None:
+            state.score = tf.take_frames(state.score[0], indices, frame_axis=1)
+
+    return apply
+
+
+def _random_crop_resize(params: RandomCropResizeParams, ctx: _Context) -> Apply:
+    low, high = params.ratio
+    if not 0 < low <= high <= 1:
+        raise InputError(f"{ctx.where}: ratio {params.ratio} must satisfy 0 < low <= high <= 1")
+    ratio = (params.test_ratio, params.test_ratio) if ctx.test_mode else params.ratio
+
+    def apply(state: _State, rng: np.random.Generator) -> None:
+        state.keypoint, state.score = tf.random_crop_resize(
+            state.keypoint, state.score, None if ctx.test_mode else rng,
+            ratio=ratio, length=params.length, min_length=params.min_length,
+        )
+
+    return apply
+
+
+def _modality(params: ModalityParams, ctx: _Context) -> Apply:
+    try:
+        tf.parse_modality(params.name)
+    except InputError as err:
+        raise InputError(f"{ctx.where}: {err}") from None
+    layout = ctx.layout
+
+    def apply(state: _State, rng: np.random.Generator) -> None:
+        state.keypoint = tf.modality(state.keypoint, state.score, layout, params.name, score_mode=params.score_mode)
+        state.score = None
+
+    return apply
+
+
+def _pad_persons(params: PadPersonsParams, ctx: _Context) -> Apply:
+    def apply(state: _State, rng: np.random.Generator) -> None:
+        state.keypoint, state.score = tf.pad_persons(state.keypoint, state.score, params.num_persons)
+
+    return apply
+
+
+@dataclass(frozen=True)
+class _StepType:
+    params: type[StepParams]
+    kind: StepKind
+    make: Callable[[Any, _Context], Apply]
+    next_layout: str | None = None
+
+
+_STEPS: dict[str, _StepType] = {
+    "pre_normalize_3d": _StepType(PreNormalize3DParams, "joints", _pre_normalize_3d),
+    "normalize_2d": _StepType(Normalize2DParams, "joints", _normalize_2d),
+    "coco_to_coco_new": _StepType(NoParams, "joints", _coco_to_coco_new, next_layout="coco_new"),
+    "random_rotate": _StepType(RandomRotateParams, "augment", _random_rotate),
+    "random_scale": _StepType(RandomScaleParams, "augment", _random_scale),
+    "random_shear": _StepType(RandomShearParams, "augment", _random_shear),
+    "random_flip": _StepType(RandomFlipParams, "augment", _random_flip),
+    "part_drop": _StepType(PartDropParams, "augment", _part_drop),
+    "uniform_sample": _StepType(UniformSampleParams, "temporal", _uniform_sample),
+    "random_crop_resize": _StepType(RandomCropResizeParams, "temporal", _random_crop_resize),
+    "modality": _StepType(ModalityParams, "features", _modality),
+    "pad_persons": _StepType(PadPersonsParams, "persons", _pad_persons),
+}
+
+STEP_PARAMS: dict[str, type[StepParams]] = {name: step.params for name, step in _STEPS.items()}
+"""Every step name with its parameter model (for documentation and config schemas)."""
+
+
+def _parse_step(spec: object, position: int) -> tuple[str, StepParams]:
+    """Turn one configuration entry into (name, validated parameters)."""
+    where = f"pipeline step #{position}"
+    if isinstance(spec, str):
+        name, raw = spec, {}
+    elif isinstance(spec, dict) and len(spec) == 1:
+        name, raw = next(iter(spec.items()))
+        raw = {} if raw is None else raw
+    else:
+        raise InputError(f"{where}: expected a step name or a one-key mapping {{name: {{parameters}}}}, got {spec!r}")
+    if name not in _STEPS:
+        raise InputError(f"{where}: unknown step {name!r}; valid steps are {sorted(_STEPS)}")
+    where = f"{where} '{name}'"
+    model = _STEPS[name].params
+    if not isinstance(raw, dict):
+        valid = sorted(model.model_fields)
+        raise InputError(f"{where}: parameters must be a mapping, got {raw!r}; valid parameters are {valid}")
+    try:
+        return name, model.model_validate(raw)
+    except ValidationError as err:
+        raise InputError(f"{where}: {_describe(err, model)}") from None
+
+
+def _describe(err: ValidationError, model: type[StepParams]) -> str:
+    """One line per pydantic error, naming the parameter and listing the valid ones."""
+    valid = sorted(model.model_fields)
+    lines = []
+    for item in err.errors():
+        field = ".".join(str(p) for p in item["loc"]) or "<parameters>"
+        if item["type"] == "extra_forbidden":
+            lines.append(f"unknown parameter '{field}'; valid parameters are {valid}")
+        else:
+            lines.append(f"parameter '{field}': {item['msg']} (got {item.get('input')!r})")
+    return "; ".join(lines)
+
+
+def _check_order(names: list[str], num_clips: int) -> None:
+    """Joint-space steps before `modality`, `pre_normalize_3d` before sampling, one temporal step."""
+    kinds = [_STEPS[n].kind for n in names]
+    if kinds.count("features") > 1:
+        raise InputError(
+            f"pipeline has {kinds.count('features')} 'modality' steps; concatenate features in one, e.g. 'j+b'"
+        )
+    if kinds.count("temporal") > 1:
+        raise InputError("pipeline has more than one temporal step (uniform_sample, random_crop_resize)")
+    for position, (name, kind) in enumerate(zip(names, kinds), start=1):
+        before = names[: position - 1]
+        if kind in ("joints", "augment") and "modality" in before:
+            raise InputError(f"pipeline step #{position} '{name}' works on joints and must come before 'modality'")
+        if name == "pre_normalize_3d" and any(_STEPS[n].kind == "temporal" for n in before):
+            raise InputError(f"pipeline step #{position} 'pre_normalize_3d' must come before temporal sampling")
+    if num_clips > 1 and "uniform_sample" not in names:
+        raise InputError(f"num_clips={num_clips} needs a 'uniform_sample' step")
+
+
+class Pipeline:
+    """A built pipeline: call it with a sample and a generator for float32 (clips, M, T, V, C')."""
+
+    def __init__(
+        self,
+        steps: list[tuple[str, StepParams, Apply | None]],
+        layout: Layout,
+        output_layout: Layout,
+        *,
+        test_mode: bool,
+        num_clips: int,
+    ) -> None:
+        self.steps = [(name, params) for name, params, _ in steps]
+        self._run = [(name, apply) for name, _, apply in steps if apply is not None]
+        self.layout = layout
+        self.output_layout = output_layout
+        self.test_mode = test_mode
+        self.num_clips = num_clips
+
+    def __call__(self, sample: Sample, rng: np.random.Generator) -> np.ndarray:
+        """Run the steps on one sample; the sample's arrays are not modified."""
+        if sample.keypoint.ndim != 4 or sample.keypoint.shape[2] != self.layout.num_joints:
+            raise InputError(
+                f"sample '{sample.sample_id}': keypoint has shape {sample.keypoint.shape}, the pipeline's layout "
+                f"'{self.layout.name}' needs (M, T, {self.layout.num_joints}, C)"
+            )
+        score = None if sample.score is None else sample.score[None]
+        state = _State(sample.keypoint[None], score, sample.img_shape)
+        for name, apply in self._run:
+            try:
+                apply(state, rng)
+            except InputError as err:
+                raise InputError(f"sample '{sample.sample_id}': step '{name}': {err}") from None
+        return np.ascontiguousarray(state.keypoint, dtype=np.float32)
+
+    def out_channels(self, in_channels: int, has_score: bool) -> int:
+        """Channels C' of the output for inputs with `in_channels` coordinates (plus a score)."""
+        name = next((p.name for n, p in self.steps if isinstance(p, ModalityParams)), "j")
+        return len(tf.parse_modality(name)) * (in_channels + int(has_score))
+
+    def __repr__(self) -> str:
+        steps = ", ".join(f"{n}({p.model_dump()})" for n, p in self.steps)
+        mode = f"test_mode={self.test_mode}, num_clips={self.num_clips}"
+        return f"Pipeline([{steps}], layout={self.layout.name!r}, {mode})"
+
+
+def build_pipeline(steps: list, layout: Layout, *, test_mode: bool, num_clips: int = 1) -> Pipeline:
+    """Validate a step list against a layout and build the pipeline.
+
+    Raises `InputError` for an unknown step or parameter (listing the valid ones), a wrong
+    type, a layout the step cannot use, or an impossible order. In test mode the random
+    augmentations (kind 'augment') are validated but not run.
+    """
+    if not isinstance(steps, list | tuple):
+        raise InputError(f"a pipeline is a list of steps, got {type(steps).__name__}")
+    if num_clips < 1:
+        raise InputError(f"num_clips must be >= 1, got {num_clips}")
+    parsed = [_parse_step(spec, i) for i, spec in enumerate(steps, start=1)]
+    names = [n for n, _ in parsed]
+    _check_order(names, num_clips)
+    if "modality" not in names:
+        parsed.append(("modality", ModalityParams()))
+    built: list[tuple[str, StepParams, Apply | None]] = []
+    current = layout
+    for position, (name, params) in enumerate(parsed, start=1):
+        step = _STEPS[name]
+        ctx = _Context(current, test_mode, num_clips, f"pipeline step #{position} '{name}'")
+        apply = step.make(params, ctx)
+        built.append((name, params, None if test_mode and step.kind == "augment" else apply))
+        current = BUILTIN_LAYOUTS[step.next_layout] if step.next_layout else current
+    return Pipeline(built, layout, current, test_mode=test_mode, num_clips=num_clips)
+
+
+# --------------------------------------------------------------------------------------------
+# Released configurations (METHOD.md, "Data pipeline")
+# --------------------------------------------------------------------------------------------
+
+
+def ntu_steps(modality: str = "j") -> list[dict]:
+    """NTU RGB+D 60/120: 3D normalisation (no spine alignment), rotation 0.2 rad (training),
+    features, uniform sampling of 100 frames (random start for short clips at test), 2 persons."""
+    return [
+        {"pre_normalize_3d": {"align_spine": False}},
+        {"random_rotate": {"max_angle": 0.2}},
+        {"modality": {"name": modality}},
+        {"uniform_sample": {"clip_len": 100, "short_test_start": "random"}},
+        {"pad_persons": {"num_persons": 2}},
+    ]
+
+
+def pku_mmd_steps(modality: str = "j") -> list[dict]:
+    """PKU-MMD: as NTU plus part drop (p = 0.2, training) and 50 frames."""
+    return [
+        {"pre_normalize_3d": {"align_spine": False}},
+        {"random_rotate": {"max_angle": 0.2}},
+        {"part_drop": {"p": 0.2}},
+        {"modality": {"name": modality}},
+        {"uniform_sample": {"clip_len": 50, "short_test_start": "random"}},
+        {"pad_persons": {"num_persons": 2}},
+    ]
+
+
+def kinetics_steps(modality: str = "j") -> list[dict]:
+    """Kinetics-Skeleton and FineGYM (2D COCO with scores): COCO -> coco_new, 100 frames
+    (short clips spread at test), random flip in pixels by the image width (training), features
+    with the score as the third channel, 2 persons. The flip runs before the features so that
+    it mirrors joint positions, not bone vectors."""
+    return [
+        "coco_to_coco_new",
+        {"uniform_sample": {"clip_len": 100, "short_test_start": "spread"}},
+        {"random_flip": {"p": 0.5, "use_image_width": True}},
+        {"modality": {"name": modality}},
+        {"pad_persons": {"num_persons": 2}},
+    ]
+
+
+def plain_steps(modality: str = "j") -> list[dict]:
+    """Data already centred and scaled (generated data, custom data): features, 64 frames, 1 person."""
+    return [
+        {"modality": {"name": modality}},
+        {"uniform_sample": {"clip_len": 64}},
+        {"pad_persons": {"num_persons": 1}},
+    ]
+
+
+PRESETS: dict[str, Callable[[str], list[dict]]] = {
+    "ntu": ntu_steps,
+    "pku-mmd": pku_mmd_steps,
+    "kinetics": kinetics_steps,
+    "finegym": kinetics_steps,
+    "plain": plain_steps,
+}
+"""Step lists by name (the released configurations' and `plain`); call with a modality name."""
