@@ -195,6 +195,10 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("configs", help="list the shipped experiments")
     p.set_defaults(run=cmd_configs)
 
+    from aclnet.analysis.commands import add_analyze_parser
+
+    add_analyze_parser(sub)
+
     p = sub.add_parser("demo", help="CE vs ACLNet on generated data (a few minutes on a CPU)")
     p.add_argument("--work-dir", default="work_dirs/demo", help="where the two runs go")
     p.add_argument("--force", action="store_true", help="replace an earlier demo in --work-dir")

@@ -1,0 +1,120 @@
+"""The Motion Families a run learned: each class with its family members, affinity weights and FAT temperature.
+
+Read from a checkpoint's inter-loss state (`inter_loss.families`, `inter_loss.affinity`) and its resolved
+configuration; the table comes from the loss's own `describe_families`, so the member order and the
+temperature rule (METHOD.md, Inter-ACL steps 4 and 6) are the loss's, not a copy of them.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import torch
+import yaml
+
+from aclnet.engine.checkpoint import load_checkpoint
+from aclnet.engine.config import ExperimentConfig, validate_config
+from aclnet.errors import InputError
+from aclnet.losses import InterClassAffinityLoss, scale_for_small_dataset
+
+_STATE_KEYS = ("families", "affinity", "prototypes")
+
+
+def resolve_checkpoint(run_dir_or_checkpoint: str | Path) -> Path:
+    """A checkpoint file as given, or a run folder's `best.pt` (the tested checkpoint), else its `latest.pt`."""
+    path = Path(run_dir_or_checkpoint)
+    if not path.is_dir():
+        return path
+    for name in ("best.pt", "latest.pt"):
+        if (path / name).is_file():
+            return path / name
+    raise InputError(f"{path}: no best.pt or latest.pt in this run folder")
+
+
+def _run_config(payload: dict[str, Any], path: Path) -> ExperimentConfig:
+    """The configuration saved in the checkpoint (it says K, the family mode and the temperatures)."""
+    text = payload.get("config")
+    if not isinstance(text, str):
+        raise InputError(f"{path}: checkpoint holds no configuration; cannot tell K and the temperatures")
+    try:
+        raw = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        raise InputError(f"{path}: the saved configuration is not valid YAML: {exc}") from exc
+    if not isinstance(raw, dict):
+        raise InputError(f"{path}: the saved configuration is not a mapping")
+    return validate_config(raw, f"{path} (saved configuration)")
+
+
+def _inter_state(model: dict[str, Any], path: Path) -> dict[str, torch.Tensor]:
+    """The inter loss's families, affinity and prototypes, checked for shape and type."""
+    if not isinstance(model, dict):
+        raise InputError(f"{path}: the checkpoint's 'model' entry is not a state dict")
+    present = {key: model.get(f"inter_loss.{key}") for key in _STATE_KEYS}
+    if all(value is None for value in present.values()):
+        raise InputError(f"{path}: the run had no inter loss (no inter_loss.* state in the model); "
+                         "Motion Families exist only when loss.inter.enabled is true")
+    missing = [key for key, value in present.items() if not isinstance(value, torch.Tensor)]
+    if missing:
+        raise InputError(f"{path}: inter-loss state lacks {', '.join(f'inter_loss.{k}' for k in missing)}")
+    families, affinity, prototypes = (present[key] for key in _STATE_KEYS)
+    num_classes = families.shape[0] if families.dim() == 2 else -1
+    if families.shape != (num_classes, num_classes) or families.dtype != torch.bool or num_classes < 2:
+        raise InputError(f"{path}: inter_loss.families must be a square bool matrix, got "
+                         f"{tuple(families.shape)} {families.dtype}")
+    if affinity.shape != families.shape or not affinity.is_floating_point():
+        raise InputError(f"{path}: inter_loss.affinity must be a float {tuple(families.shape)} matrix, got "
+                         f"{tuple(affinity.shape)} {affinity.dtype}")
+    if prototypes.dim() != 2 or prototypes.shape[0] != num_classes:
+        raise InputError(f"{path}: inter_loss.prototypes must be ({num_classes}, D), got {tuple(prototypes.shape)}")
+    return present
+
+
+def _class_names(payload: dict[str, Any], num_classes: int, path: Path) -> list[str]:
+    """The run's class names, or the class indices when the checkpoint has none."""
+    names = payload.get("class_names")
+    if names is None:
+        return [str(i) for i in range(num_classes)]
+    if not isinstance(names, list) or not all(isinstance(n, str) for n in names) or len(names) != num_classes:
+        raise InputError(f"{path}: class_names must be {num_classes} strings (one per class of the inter loss)")
+    return names
+
+
+def _loss_settings(config: ExperimentConfig, num_classes: int) -> dict[str, Any]:
+    """The inter loss's K, threshold, mode and temperatures as the run built them (scaled if asked)."""
+    inter = config.loss.inter
+    k, threshold = inter.k, inter.overlap_threshold
+    if config.loss.small_dataset_scaling:
+        # K and the threshold of the small-dataset rule depend on the class count only; the training set
+        # size, batch and epochs (not saved in a checkpoint) are placeholders that trigger no warning.
+        scaled = scale_for_small_dataset(num_classes, 4, 1, 2)
+        k, threshold = scaled["k"], scaled["overlap_threshold"]
+    return {"k": k, "overlap_threshold": threshold, "family_mode": inter.family_mode,
+            "temperatures": inter.temperatures, "fat": inter.fat, "fixed_tau": inter.fixed_tau}
+
+
+def family_table(run_dir_or_checkpoint: str | Path) -> list[dict[str, Any]]:
+    """One row per class: `class`, `name`, `size`, `temperature` and `members` (each with `class`, `name`,
+    `affinity`), members ordered by affinity weight (ties by class index), as the loss sees them."""
+    path = resolve_checkpoint(run_dir_or_checkpoint)
+    payload = load_checkpoint(path)
+    state = _inter_state(payload["model"], path)
+    num_classes, dim = state["prototypes"].shape
+    if not bool(state["families"].any()):
+        raise InputError(f"{path}: no class has a Motion Family yet; families are built after the inter "
+                         f"loss's start epoch (checkpoint of epoch {payload.get('epoch', '?')})")
+    names = _class_names(payload, num_classes, path)
+    loss = InterClassAffinityLoss(num_classes, dim, **_loss_settings(_run_config(payload, path), num_classes))
+    loss.families.copy_(state["families"])
+    loss.affinity.copy_(state["affinity"].to(loss.affinity.dtype))
+    return [{**row, "size": len(row["members"])} for row in loss.describe_families(names)]
+
+
+def format_family_table(rows: list[dict[str, Any]]) -> str:
+    """The family table as text: class, family size, temperature, then the members with their weights."""
+    width = max([len("class"), *(len(row["name"]) for row in rows)])
+    lines = [f"{'class'.ljust(width)}  size    tau  family members (affinity weight)"]
+    for row in rows:
+        members = ", ".join(f"{m['name']} {m['affinity']:.2f}" for m in row["members"]) or "(empty)"
+        lines.append(f"{row['name'].ljust(width)}  {row['size']:4d}  {row['temperature']:5.3f}  {members}")
+    return "\n".join(lines)
