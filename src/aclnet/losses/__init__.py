@@ -1,0 +1,7 @@
+"""The ACLNet losses: inter-class affinity (Motion Families) and intra-class margin contrastive losses."""
+
+from aclnet.losses.affinity import InterClassAffinityLoss
+from aclnet.losses.margin import IntraClassMarginLoss
+from aclnet.losses.scaling import scale_for_small_dataset
+
+__all__ = ["InterClassAffinityLoss", "IntraClassMarginLoss", "scale_for_small_dataset"]
