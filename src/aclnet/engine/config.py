@@ -47,10 +47,14 @@ class DataConfig(_Strict):
     test_split: str = Field("test", description="split for the final test (never used for choosing)")
     holdout_fraction: float = Field(0.1, gt=0, lt=1, description="fraction of training subjects held out for validation")
     holdout_key: str = Field("subject", description="meta field grouping samples for the hold-out (subject, performer)")
-    pipeline: str = Field("ntu", description="pipeline preset: ntu, pku, kinetics, plain")
-    modality: str = Field("j", description="j, b, k, jm, bm, km or a '+' concatenation such as j+b")
-    clip_len: int = Field(100, ge=1, description="frames per clip")
-    num_persons: int = Field(2, ge=1, description="persons per sample (zero-padded or truncated)")
+    pipeline: str | list[Any] = Field(
+        "ntu", description="a preset (ntu, pku-mmd, kinetics, finegym, plain) or a list of steps {name: {params}}"
+    )
+    modality: str = Field("j", description="j, b, k, jm, bm, km or a '+' concatenation such as j+b (sets the modality step)")
+    clip_len: int | None = Field(None, ge=1, description="frames per clip (sets uniform_sample; None keeps the pipeline's)")
+    num_persons: int | None = Field(
+        None, ge=1, description="persons per sample (sets pad_persons; None keeps the pipeline's)"
+    )
     test_clips: int = Field(10, ge=1, description="clips averaged at the final test")
     num_workers: int = Field(2, ge=0, description="DataLoader worker processes")
     balanced_sampling: bool = Field(False, description="draw classes equally often during training")
@@ -61,6 +65,15 @@ class DataConfig(_Strict):
         bad = [m for m in value.split("+") if m not in MODALITIES]
         if bad:
             raise ValueError(f"unknown modality {bad}; valid: {', '.join(MODALITIES)} joined by '+'")
+        return value
+
+    @field_validator("pipeline")
+    @classmethod
+    def _known_preset(cls, value: str | list[Any]) -> str | list[Any]:
+        from aclnet.data.pipeline import PRESETS
+
+        if isinstance(value, str) and value not in PRESETS:
+            raise ValueError(f"unknown pipeline preset '{value}'; valid: {', '.join(PRESETS)}, or a list of steps")
         return value
 
     @model_validator(mode="after")

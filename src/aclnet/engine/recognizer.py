@@ -14,6 +14,7 @@ from torch import Tensor, nn
 
 from aclnet.losses import InterClassAffinityLoss, IntraClassMarginLoss
 from aclnet.models import ClassificationHead, ProjectionHead
+from aclnet.models.heads import check_projection_source, projection_input
 
 
 class RecognizerOutput(NamedTuple):
@@ -31,7 +32,6 @@ class Recognizer(nn.Module):
         backbone: nn.Module,
         num_classes: int,
         *,
-        num_joints: int,
         embedding_input: str = "topology",
         embedding_dim: int = 256,
         dropout: float = 0.0,
@@ -44,7 +44,7 @@ class Recognizer(nn.Module):
         self.backbone = backbone
         self.cls_head = ClassificationHead(backbone.out_channels, num_classes, dropout=dropout)
         self.embedding_input = embedding_input
-        in_features = num_joints * num_joints if embedding_input == "topology" else backbone.out_channels
+        in_features = check_projection_source(backbone, embedding_input) if inter_loss or intra_loss else 0
         self.inter_projection = ProjectionHead(in_features, embedding_dim) if inter_loss is not None else None
         self.intra_projection = ProjectionHead(in_features, embedding_dim) if intra_loss is not None else None
         self.inter_loss = inter_loss
@@ -67,10 +67,9 @@ class Recognizer(nn.Module):
         out = self.backbone(x)
         logits = self.cls_head(out.pooled)
         losses = {"ce": F.cross_entropy(logits.float(), labels)}
-        source = out.topology if self.embedding_input == "topology" else out.pooled
-        if source is None and (self.inter_loss is not None or self.intra_loss is not None):
-            raise RuntimeError("this backbone has no learned topology; set model.embedding_input to 'pooled'")
         total = losses["ce"]
+        if self.inter_loss is not None or self.intra_loss is not None:
+            source = projection_input(out, self.embedding_input)
         if self.inter_loss is not None:
             embedding = self.inter_projection(source).float()
             losses["inter"] = self.inter_loss(embedding, labels, logits.detach().float())

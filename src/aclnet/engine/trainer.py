@@ -153,9 +153,10 @@ class Trainer:
         self.log.write(self.state.history)
 
     # ---- loop --------------------------------------------------------------------------------
-    def fit(self) -> TrainState:
-        """Train from `state.epoch + 1` to the configured number of epochs."""
-        for epoch in range(self.state.epoch + 1, self.config.optim.epochs + 1):
+    def fit(self, until_epoch: int | None = None) -> TrainState:
+        """Train from `state.epoch + 1` to `until_epoch` (default: the configured number of epochs)."""
+        last = self.config.optim.epochs if until_epoch is None else min(until_epoch, self.config.optim.epochs)
+        for epoch in range(self.state.epoch + 1, last + 1):
             row = {"epoch": float(epoch), **self.train_epoch(epoch)}
             self.state.epoch = epoch
             self.state.history.append(row)
@@ -176,9 +177,7 @@ class Trainer:
         """One pass over the training data; returns the mean of each loss term and the lr."""
         self.model.train()
         self.model.set_epoch(epoch)
-        for target in (self.train_loader.sampler, self.train_loader.dataset):
-            if hasattr(target, "set_epoch"):
-                target.set_epoch(epoch)
+        self.train_loader.set_epoch(epoch)  # reseeds order, augmentation and workers from (seed, epoch)
         sums: dict[str, torch.Tensor] = {}
         steps = 0
         bar = tqdm(total=self.steps_per_epoch, desc=f"epoch {epoch}", leave=False, disable=None)

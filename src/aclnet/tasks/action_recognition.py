@@ -7,6 +7,7 @@ practice) is an option whose results are labelled so.
 
 from __future__ import annotations
 
+import copy
 import json
 import re
 import shutil
@@ -19,7 +20,7 @@ import torch
 
 from aclnet.data.datasets import SkeletonDataset, make_loader
 from aclnet.data.formats import read_format
-from aclnet.data.pipeline import Pipeline, build_pipeline, preset_steps
+from aclnet.data.pipeline import PRESETS, Pipeline, build_pipeline
 from aclnet.data.sample import Sample, SampleSet
 from aclnet.data.synthetic import make_action_dataset
 from aclnet.engine.checkpoint import load_checkpoint
@@ -53,11 +54,10 @@ def load_sample_set(config: ExperimentConfig) -> SampleSet:
     data = config.data
     if data.format == "synthetic":
         syn = data.synthetic
-        sample_set, _ = make_action_dataset(
+        return make_action_dataset(
             num_classes=syn.num_classes, group_size=syn.group_size,
             samples_per_class=syn.samples_per_class, seed=syn.seed,
         )
-        return sample_set
     return read_format(data.format, data.path)
 
 
@@ -101,29 +101,43 @@ def split_data(config: ExperimentConfig, sample_set: SampleSet) -> ExperimentDat
     return ExperimentData(train, val, test, layout, classes, val_is_test)
 
 
-def make_pipeline(config: ExperimentConfig, layout: Layout, *, test_mode: bool, clips: int = 1) -> Pipeline:
-    """The configured pipeline preset for training or testing."""
+def pipeline_steps(config: ExperimentConfig) -> list:
+    """The configured steps; `data.modality`, `clip_len` and `num_persons` set their steps' parameters."""
     data = config.data
-    steps = preset_steps(data.pipeline, modality=data.modality, clip_len=data.clip_len,
-                         num_persons=data.num_persons, test_mode=test_mode)
-    return build_pipeline(steps, layout, test_mode=test_mode, num_clips=clips)
+    steps = PRESETS[data.pipeline](data.modality) if isinstance(data.pipeline, str) else copy.deepcopy(data.pipeline)
+    overrides = {"modality": {"name": data.modality}, "uniform_sample": {"clip_len": data.clip_len},
+                 "pad_persons": {"num_persons": data.num_persons}}
+    resolved = []
+    for step in steps:
+        if isinstance(step, str):
+            step = {step: {}}
+        if isinstance(step, dict) and len(step) == 1:
+            name, params = next(iter(step.items()))
+            update = {k: v for k, v in overrides.get(name, {}).items() if v is not None}
+            if update and isinstance(params or {}, dict):
+                step = {name: {**(params or {}), **update}}
+        resolved.append(step)  # anything malformed is named by build_pipeline
+    return resolved
 
 
-def build_model(config: ExperimentConfig, data: ExperimentData, in_channels: int) -> Recognizer:
-    """Backbone, heads and losses; the small-dataset rule rescales the loss constants if asked."""
+def make_pipeline(config: ExperimentConfig, layout: Layout, *, test_mode: bool, clips: int = 1) -> Pipeline:
+    """The configured pipeline for training or testing."""
+    return build_pipeline(pipeline_steps(config), layout, test_mode=test_mode, num_clips=clips)
+
+
+def build_model(config: ExperimentConfig, data: ExperimentData, pipeline: Pipeline) -> Recognizer:
+    """Backbone, heads and losses for the pipeline's output; the small-dataset rule rescales the loss constants."""
     loss = config.loss
     inter_cfg, intra_cfg = loss.inter, loss.intra
     k, threshold, memory, start = inter_cfg.k, inter_cfg.overlap_threshold, intra_cfg.memory_size, inter_cfg.start_epoch
     num_classes = len(data.classes)
     if loss.small_dataset_scaling:
-        scaled = scale_for_small_dataset(num_classes, len(data.train), config.optim.batch_size, config.optim.epochs)
+        scaled = scale_for_small_dataset(num_classes, len(data.train), config.optim.batch_size, config.optim.epochs,
+                                         default_memory_size=intra_cfg.memory_size)
         k, threshold, memory, start = (scaled[key] for key in ("k", "overlap_threshold", "memory_size", "start_epoch"))
     elif inter_cfg.enabled and start >= config.optim.epochs:
         warnings.warn(f"loss.inter.start_epoch {start} >= optim.epochs {config.optim.epochs}: "
                       "the inter-class loss never switches on", stacklevel=2)
-    if config.model.backbone == "stgcn" and config.model.embedding_input == "topology":
-        if inter_cfg.enabled or intra_cfg.enabled:
-            raise InputError("model.backbone 'stgcn' learns no topology: set model.embedding_input to 'pooled'")
     dim = config.model.embedding_dim
     inter = InterClassAffinityLoss(
         num_classes, dim, k=k, overlap_threshold=threshold, momentum=inter_cfg.momentum, start_epoch=start,
@@ -133,10 +147,12 @@ def build_model(config: ExperimentConfig, data: ExperimentData, in_channels: int
     intra = IntraClassMarginLoss(
         memory, dim, tau=intra_cfg.tau, epsilon=intra_cfg.epsilon, gather_distributed=intra_cfg.gather_distributed
     ) if intra_cfg.enabled else None
-    backbone = build_backbone(config.model.backbone, layout=data.layout, in_channels=in_channels,
+    in_channels = int(pipeline(data.train[0], np.random.default_rng(0)).shape[-1])
+    layout = pipeline.output_layout  # e.g. coco_new after the COCO conversion
+    backbone = build_backbone(config.model.backbone, layout=layout, in_channels=in_channels,
                               preset=config.model.preset)
     return Recognizer(
-        backbone, num_classes, num_joints=data.layout.num_joints, embedding_input=config.model.embedding_input,
+        backbone, num_classes, embedding_input=config.model.embedding_input,
         embedding_dim=dim, dropout=config.model.dropout, inter_loss=inter, intra_loss=intra,
         inter_weight=inter_cfg.weight, intra_weight=intra_cfg.weight,
     )
@@ -161,8 +177,24 @@ def prepare_work_dir(work_dir: Path, *, resume: bool, force: bool) -> None:
     work_dir.mkdir(parents=True, exist_ok=True)
 
 
+def build_trainer(config: ExperimentConfig, work_dir: Path, dist_info: DistInfo,
+                  device: torch.device) -> tuple[Trainer, ExperimentData]:
+    """Data, pipelines, model and loaders of an experiment, ready to `fit`."""
+    data = split_data(config, load_sample_set(config))
+    train_pipe = make_pipeline(config, data.layout, test_mode=False)
+    val_pipe = make_pipeline(config, data.layout, test_mode=True)
+    model = build_model(config, data, val_pipe)
+    embed_loader = _loader(config, data.test, val_pipe, train=False) if config.train.save_embeddings_at else None
+    trainer = Trainer(
+        config, model, _loader(config, data.train, train_pipe, train=True, dist_info=dist_info),
+        _loader(config, data.val, val_pipe, train=False), work_dir, device, dist_info,
+        class_names=data.classes, embedding_loader=embed_loader,
+    )
+    return trainer, data
+
+
 def train(config: ExperimentConfig, work_dir: Path, *, resume: bool = False, force: bool = False) -> dict:
-    """Train, then test the chosen checkpoint on the test split; returns the test report."""
+    """Train (one process, or one rank under torchrun), then test the chosen checkpoint; returns the report."""
     seed_everything(config)
     device_kind = "cuda" if config.train.device.startswith("cuda") or (
         config.train.device == "auto" and torch.cuda.is_available()) else "cpu"
@@ -171,17 +203,7 @@ def train(config: ExperimentConfig, work_dir: Path, *, resume: bool = False, for
     if dist_info.is_main:
         prepare_work_dir(work_dir, resume=resume, force=force)
         (work_dir / "config.yaml").write_text(dump_config(config))
-    data = split_data(config, load_sample_set(config))
-    train_pipe = make_pipeline(config, data.layout, test_mode=False)
-    val_pipe = make_pipeline(config, data.layout, test_mode=True)
-    in_channels = int(val_pipe(data.train[0], np.random.default_rng(0)).shape[-1])
-    model = build_model(config, data, in_channels)
-    embed_loader = _loader(config, data.test, val_pipe, train=False) if config.train.save_embeddings_at else None
-    trainer = Trainer(
-        config, model, _loader(config, data.train, train_pipe, train=True, dist_info=dist_info),
-        _loader(config, data.val, val_pipe, train=False), work_dir, device, dist_info,
-        class_names=data.classes, embedding_loader=embed_loader,
-    )
+    trainer, data = build_trainer(config, work_dir, dist_info, device)
     if resume:
         latest = work_dir / "latest.pt"
         if not latest.exists():
@@ -228,8 +250,7 @@ def test(
     clips = clips or config.data.test_clips
     pipeline = make_pipeline(config, data.layout, test_mode=True, clips=clips)
     samples = data.test if occlude is None else occluded(data.test, data.layout, occlude)
-    in_channels = int(pipeline(samples[0], np.random.default_rng(0)).shape[-1])
-    model = build_model(config, data, in_channels)
+    model = build_model(config, data, pipeline)
     try:
         model.load_state_dict(payload["model"])
     except RuntimeError as exc:

@@ -1,0 +1,120 @@
+"""End-to-end training on generated data: train/test/ensemble, exact resume, kill-and-resume, DDP."""
+
+from __future__ import annotations
+
+import csv
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import torch
+
+from aclnet.cli import main
+from aclnet.engine.checkpoint import load_checkpoint
+from aclnet.engine.config import load_config
+from aclnet.engine.distributed import DistInfo
+from aclnet.tasks.action_recognition import build_trainer, prepare_work_dir, seed_everything
+
+# Small and quick: 3 epochs of a few steps on the CPU preset; the inter loss switches on at epoch 1.
+QUICK = [
+    "optim.epochs=3", "train.max_steps_per_epoch=4", "optim.batch_size=8", "data.clip_len=16",
+    "data.test_clips=2", "data.synthetic.samples_per_class=12", "train.deterministic=true",
+]
+TESTS = Path(__file__).resolve().parent
+
+
+def _run(args: list[str]) -> None:
+    assert main(args) == 0
+
+
+def test_train_test_ensemble_end_to_end(tmp_path, capsys):
+    for modality in ("j", "b"):
+        _run(["train", f"synthetic-{modality}", "--work-dir", str(tmp_path / modality), "--set", *QUICK])
+        run = tmp_path / modality
+        for name in ("latest.pt", "metrics.csv", "config.yaml", "test_scores.npz", "test_report.json"):
+            assert (run / name).exists(), name
+        report = json.loads((run / "test_report.json").read_text())
+        assert report["clips"] == 2 and report["selection"] == "validation split"
+        assert 0 <= report["top1"] <= 100
+        assert list((run / "tensorboard").iterdir())
+    out = tmp_path / "j3.npz"
+    _run(["test", "synthetic-j", "--set", *QUICK, "--checkpoint", str(tmp_path / "j" / "latest.pt"),
+          "--clips", "3", "--out", str(out)])
+    assert "3 clips" in capsys.readouterr().out
+    _run(["ensemble", str(tmp_path / "j" / "test_scores.npz"), str(tmp_path / "b" / "test_scores.npz"),
+          "--weights", "1,1"])
+    assert "ensemble: top1" in capsys.readouterr().out
+    # An earlier run is never overwritten without --resume or --force.
+    assert main(["train", "synthetic-j", "--work-dir", str(tmp_path / "j"), "--set", *QUICK]) == 2
+    assert "--resume" in capsys.readouterr().err
+
+
+def _history(run: Path) -> list[dict[str, str]]:
+    with open(run / "metrics.csv") as handle:
+        return list(csv.DictReader(handle))
+
+
+def test_two_epochs_equal_one_plus_resumed_one(tmp_path):
+    settings = [*QUICK, "optim.epochs=2"]
+    _run(["train", "synthetic-j", "--work-dir", str(tmp_path / "a"), "--set", *settings])
+    # The same run stopped after epoch 1 (as `train` starts it), then resumed from the command line.
+    run = tmp_path / "b"
+    config = load_config("synthetic-j", settings)
+    seed_everything(config)
+    prepare_work_dir(run, resume=False, force=False)
+    trainer, _ = build_trainer(config, run, DistInfo(), torch.device("cpu"))
+    trainer.fit(until_epoch=1)
+    assert load_checkpoint(run / "latest.pt")["epoch"] == 1
+    _run(["train", "synthetic-j", "--work-dir", str(run), "--resume", "--set", *settings])
+    a, b = load_checkpoint(tmp_path / "a" / "latest.pt"), load_checkpoint(run / "latest.pt")
+    assert a["model"].keys() == b["model"].keys()
+    for key, value in a["model"].items():
+        same = torch.equal(value, b["model"][key]) if isinstance(value, torch.Tensor) else value == b["model"][key]
+        assert same, key
+    assert a["history"] == b["history"]
+    assert _history(tmp_path / "a") == _history(run)
+
+
+def test_killed_run_leaves_a_loadable_checkpoint_and_resumes(tmp_path):
+    run = tmp_path / "run"
+    settings = [*QUICK, "optim.epochs=30", "train.max_steps_per_epoch=1", "train.val_interval=100"]
+    proc = subprocess.Popen([sys.executable, "-m", "aclnet.cli", "train", "synthetic-j", "--work-dir", str(run),
+                             "--set", *settings], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                            env={**os.environ, "OMP_NUM_THREADS": "1"})
+    deadline = time.time() + 120
+    while not (run / "latest.pt").exists() and time.time() < deadline and proc.poll() is None:
+        time.sleep(0.05)
+    time.sleep(0.3)  # somewhere inside a later epoch, possibly while a checkpoint is written
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    epoch = load_checkpoint(run / "latest.pt")["epoch"]
+    assert 1 <= epoch < 30
+    _run(["train", "synthetic-j", "--work-dir", str(run), "--resume", "--set", *settings])
+    assert load_checkpoint(run / "latest.pt")["epoch"] == 30
+
+
+def test_torchrun_two_processes_share_statistics(tmp_path):
+    script = TESTS / "ddp_train.py"
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    result = subprocess.run(
+        [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node=2", "--standalone", str(script),
+         str(tmp_path)], env=env, capture_output=True, text=True, timeout=300,
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    states = [torch.load(tmp_path / f"rank{r}.pt", weights_only=True) for r in (0, 1)]
+    assert states[0]["confusion"].sum() > 0
+    for key in ("confusion", "families", "prototypes"):
+        assert torch.equal(states[0][key], states[1][key]), key
+    assert (tmp_path / "run" / "latest.pt").exists()
+
+
+@pytest.mark.parametrize("bad", [["data.path=/nonexistent.pkl", "data.format=pyskl"], ["data.format=avi"],
+                                 ["model.backbone=stgcn"]])
+def test_bad_experiments_exit_2(tmp_path, bad, capsys):
+    assert main(["train", "synthetic-j", "--work-dir", str(tmp_path / "r"), "--set", *QUICK, *bad]) == 2
+    assert capsys.readouterr().err.strip()
