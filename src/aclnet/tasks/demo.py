@@ -15,12 +15,9 @@ from aclnet.engine.checkpoint import load_checkpoint
 from aclnet.engine.config import ExperimentConfig, load_config
 from aclnet.errors import InputError
 
-DEMO_SETTINGS = ["optim.epochs=12", "train.val_interval=4", "data.test_clips=2"]
-
-
 def demo_configs(extra: list[str] | None = None) -> dict[str, ExperimentConfig]:
-    """The two runs of the demo: CE only, and CE + Inter-ACL (with FAT) + Intra-ACL."""
-    base = DEMO_SETTINGS + (extra or [])
+    """The two runs of the demo (the `synthetic-j` experiment): CE only, and CE + Inter-ACL (FAT) + Intra-ACL."""
+    base = extra or []
     return {
         "ce": load_config("synthetic-j", base + ["loss.inter.enabled=false", "loss.intra.enabled=false"]),
         "aclnet": load_config("synthetic-j", base),
