@@ -80,7 +80,7 @@ def test_checkpoint_refuses_code_and_junk(tmp_path):
             return (print, ("pwned",))
 
     torch.save({"model": Evil()}, tmp_path / "evil.pt")
-    with pytest.raises(InputError, match="evil.pt: not a readable aclnet checkpoint"):
+    with pytest.raises(InputError, match="evil.pt: not a readable checkpoint"):
         load_checkpoint(tmp_path / "evil.pt")
     with pytest.raises(InputError, match="checkpoint not found"):
         load_checkpoint(tmp_path / "none.pt")

@@ -13,6 +13,17 @@ from aclnet import __version__
 from aclnet.errors import InputError
 
 
+def _positive_int(text: str) -> int:
+    """argparse type: an integer >= 1."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected a number >= 1, got {value}")
+    return value
+
+
 def _refuse_overwrite(path: Path, force: bool) -> None:
     if path.exists() and not force:
         raise InputError(f"{path}: already exists; pass --force to replace it")
@@ -100,6 +111,10 @@ def cmd_test(args: argparse.Namespace) -> None:
         return
     report = test(config, Path(args.checkpoint), clips=args.clips, out=out, occlude=args.occlude, force=args.force)
     print(_format_report(report))
+    matrix = report["confusion_matrix"]
+    if len(matrix) <= 30:
+        print("confusion matrix (rows: true class, columns: predicted):")
+        print("\n".join(" ".join(f"{n:4d}" for n in row) for row in matrix))
     if out is not None:
         print(f"wrote {out}")
 
@@ -130,6 +145,18 @@ def cmd_configs(args: argparse.Namespace) -> None:
     from aclnet.engine.config import list_configs
 
     print("\n".join(list_configs()))
+
+
+def cmd_convert_checkpoint(args: argparse.Namespace) -> None:
+    """Turn a checkpoint of the authors' release (mmcv dict) into this project's format."""
+    from aclnet.engine.checkpoint import read_torch_file, save_checkpoint
+    from aclnet.models.convert import convert_released_checkpoint
+
+    out = Path(args.output)
+    _refuse_overwrite(out, args.force)
+    state = convert_released_checkpoint(read_torch_file(args.released), layout=args.layout)
+    save_checkpoint(out, {"model": state, "converted_from": str(args.released)})
+    print(f"wrote {out}: {len(state)} tensors; test it with `aclnet test CONFIG --checkpoint {out}`")
 
 
 def cmd_demo(args: argparse.Namespace) -> None:
@@ -181,7 +208,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("test", help="test a checkpoint on the test split")
     experiment(p)
     p.add_argument("--checkpoint", required=True, help="checkpoint file (.pt)")
-    p.add_argument("--clips", type=int, help="clips per sample (default data.test_clips)")
+    p.add_argument("--clips", type=_positive_int, help="clips per sample (default data.test_clips)")
     p.add_argument("--out", metavar="SCORES.npz", help="write the scores for `aclnet ensemble`")
     p.add_argument("--occlude", metavar="PART", help="zero a body part's joints (left_arm, right_arm, hands, legs, trunk) or 'all' for a table")
     p.add_argument("--force", action="store_true", help="replace --out if it exists")
@@ -191,6 +218,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("scores", nargs="+", help="scores files written by `aclnet test --out`")
     p.add_argument("--weights", help="comma-separated weights, e.g. 2,2,1,1 (default equal)")
     p.set_defaults(run=cmd_ensemble)
+
+    p = sub.add_parser("convert-checkpoint", help="convert a checkpoint of the authors' release")
+    p.add_argument("released", help="released checkpoint (.pth, mmcv layout with state_dict)")
+    p.add_argument("output", help="checkpoint to write (.pt)")
+    p.add_argument("--layout", default="nturgb+d", help="layout the model was trained on (default nturgb+d)")
+    p.add_argument("--force", action="store_true", help="replace OUTPUT if it exists")
+    p.set_defaults(run=cmd_convert_checkpoint)
 
     p = sub.add_parser("configs", help="list the shipped experiments")
     p.set_defaults(run=cmd_configs)

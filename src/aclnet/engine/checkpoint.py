@@ -49,15 +49,20 @@ def save_checkpoint(path: Path, payload: dict[str, Any]) -> None:
     atomic_write_bytes(path, buffer.getvalue())
 
 
-def load_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") -> dict[str, Any]:
-    """Read a checkpoint without executing code from it; errors name the file."""
+def read_torch_file(path: str | Path, map_location: str | torch.device = "cpu") -> Any:
+    """`torch.load(weights_only=True)`: tensors and plain containers only, no code runs; errors name the file."""
     path = Path(path)
     if not path.is_file():
         raise InputError(f"{path}: checkpoint not found")
     try:
-        payload = torch.load(path, map_location=map_location, weights_only=True)
+        return torch.load(path, map_location=map_location, weights_only=True)
     except Exception as exc:  # torch raises many types for corrupt or unsafe files
-        raise InputError(f"{path}: not a readable aclnet checkpoint ({type(exc).__name__}: {exc})") from exc
+        raise InputError(f"{path}: not a readable checkpoint ({type(exc).__name__}: {exc})") from exc
+
+
+def load_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") -> dict[str, Any]:
+    """Read an aclnet checkpoint without executing code from it; errors name the file."""
+    payload = read_torch_file(path, map_location)
     if not isinstance(payload, dict) or "model" not in payload:
         raise InputError(f"{path}: not an aclnet checkpoint (no 'model' entry)")
     return payload

@@ -95,8 +95,10 @@ def split_data(config: ExperimentConfig, sample_set: SampleSet) -> ExperimentDat
         val = sample_set.split(data.val_split)
     else:
         train, val = hold_out(train, data.holdout_key, data.holdout_fraction, config.train.seed)
-    if not train or not test:
-        raise InputError(f"empty split: train {len(train)} samples, test {len(test)} samples")
+    for role, name, part in (("training", data.train_split, train), ("validation", data.val_split, val),
+                             ("test", data.test_split, test)):
+        if not part:
+            raise InputError(f"the {role} data (split '{name or data.train_split}') has no samples")
     classes = sample_set.classes or [str(i) for i in range(sample_set.num_classes)]
     return ExperimentData(train, val, test, layout, classes, val_is_test)
 
@@ -251,10 +253,7 @@ def test(
     pipeline = make_pipeline(config, data.layout, test_mode=True, clips=clips)
     samples = data.test if occlude is None else occluded(data.test, data.layout, occlude)
     model = build_model(config, data, pipeline)
-    try:
-        model.load_state_dict(payload["model"])
-    except RuntimeError as exc:
-        raise InputError(f"{checkpoint}: does not fit this configuration's model: {exc}") from exc
+    load_for_inference(model, payload["model"], checkpoint)
     model.to(device)
     amp = config.train.amp and device.type == "cuda"
     result: EvalResult = evaluate(model, _loader(config, samples, pipeline, train=False), device, amp)
@@ -274,6 +273,18 @@ def test(
         ids = [samples[i].sample_id for i in result.indices]
         save_scores(out, ids, result.labels, result.scores, data.classes)
     return report
+
+
+def load_for_inference(model: Recognizer, state: dict, checkpoint: Path) -> None:
+    """Load weights for testing: loss state and projections may be absent or extra (they do not predict)."""
+    training_only = ("inter_loss.", "intra_loss.", "inter_projection.", "intra_projection.")
+    try:
+        missing, unexpected = model.load_state_dict(state, strict=False)
+    except RuntimeError as exc:
+        raise InputError(f"{checkpoint}: does not fit this configuration's model: {exc}") from exc
+    bad = [k for k in [*missing, *unexpected] if not k.startswith(training_only)]
+    if bad:
+        raise InputError(f"{checkpoint}: does not fit this configuration's model; mismatched keys: {bad[:10]}")
 
 
 def occluded(samples: list[Sample], layout: Layout, part: str) -> list[Sample]:
