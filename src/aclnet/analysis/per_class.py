@@ -14,7 +14,7 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 from matplotlib.figure import Figure  # noqa: E402
 
-from aclnet.engine.evaluation import confusion_matrix, load_scores, per_class_accuracy  # noqa: E402
+from aclnet.engine.evaluation import confusion_matrix, load_aligned_scores, per_class_accuracy  # noqa: E402
 from aclnet.errors import InputError  # noqa: E402
 from aclnet.fileio import atomic_write_bytes  # noqa: E402
 
@@ -46,11 +46,7 @@ def per_class_difference(base_scores: str | Path, new_scores: str | Path) -> tup
 
     The files must hold the same sample ids in the same order, the same labels and the same classes.
     """
-    base, new = load_scores(base_scores), load_scores(new_scores)
-    for key, what in (("sample_ids", "sample ids"), ("labels", "labels"), ("class_names", "class names")):
-        if not np.array_equal(base[key], new[key]):
-            raise InputError(f"{new_scores}: {what} differ from {base_scores}; both runs must score the "
-                             "same test samples in the same order with the same classes")
+    base, new = load_aligned_scores([base_scores, new_scores])
     return [str(name) for name in base["class_names"]], _class_accuracy(base), _class_accuracy(new)
 
 

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import numpy as np
 
-from aclnet.engine.evaluation import load_scores, metrics
+from aclnet.engine.evaluation import load_aligned_scores, metrics
 from aclnet.errors import InputError
 
 
@@ -17,14 +17,6 @@ def ensemble(paths: list[str | Path], weights: list[float] | None = None) -> tup
     weights = weights if weights is not None else [1.0] * len(paths)
     if len(weights) != len(paths):
         raise InputError(f"--weights has {len(weights)} values for {len(paths)} scores files")
-    streams = [load_scores(p) for p in paths]
-    first = streams[0]
-    for path, stream in zip(paths[1:], streams[1:]):
-        if not np.array_equal(stream["sample_ids"], first["sample_ids"]):
-            raise InputError(f"{path}: sample ids differ from {paths[0]}; streams must score the same samples in order")
-        if not np.array_equal(stream["labels"], first["labels"]):
-            raise InputError(f"{path}: labels differ from {paths[0]}")
-        if not np.array_equal(stream["class_names"], first["class_names"]):
-            raise InputError(f"{path}: class names differ from {paths[0]}")
+    streams = load_aligned_scores(paths)
     fused = sum(w * s["scores"] for w, s in zip(weights, streams))
-    return metrics(fused, first["labels"]), fused
+    return metrics(fused, streams[0]["labels"]), fused

@@ -65,3 +65,14 @@ def load_scores(path: str | Path) -> dict[str, np.ndarray]:
     if loaded["scores"].shape != (len(loaded["sample_ids"]), len(loaded["class_names"])):
         raise InputError(f"{path}: scores shape {loaded['scores'].shape} does not match ids and classes")
     return loaded
+
+
+def load_aligned_scores(paths: list[str | Path]) -> list[dict[str, np.ndarray]]:
+    """Scores files of the same samples: ids in the same order, labels and class names equal, else refused."""
+    streams = [load_scores(p) for p in paths]
+    for path, stream in zip(paths[1:], streams[1:]):
+        for key, what in (("sample_ids", "sample ids"), ("labels", "labels"), ("class_names", "class names")):
+            if not np.array_equal(stream[key], streams[0][key]):
+                raise InputError(f"{path}: {what} differ from {paths[0]}; the files must score the same "
+                                 "samples in the same order with the same classes")
+    return streams
