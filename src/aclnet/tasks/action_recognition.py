@@ -167,6 +167,7 @@ def _loader(config: ExperimentConfig, samples: list[Sample], pipeline: Pipeline,
         dataset, config.optim.batch_size, shuffle=train, balanced=train and config.data.balanced_sampling,
         seed=config.train.seed, num_workers=config.data.num_workers,
         distributed=train and dist_info is not None and dist_info.enabled, drop_last=train,
+        pin_memory=torch.cuda.is_available() and config.train.device != "cpu",
     )
 
 

@@ -53,11 +53,15 @@ def run_demo(work_dir: Path, *, force: bool = False, extra: list[str] | None = N
     families = state["inter_loss.families"]
     names = sample_set.classes
     print(f"\ntest top-1: CE only {results['ce']:.1f}%   ACLNet {results['aclnet']:.1f}%")
-    print("\nMotion Families learned by ACLNet (class: family members) beside the generator's groups:")
+    print("\nMotion Families learned by ACLNet beside the generator's confusable groups:")
+    rows = []
     for i, name in enumerate(names):
         members = [names[j] for j in families[i].nonzero().flatten().tolist() if j != i]
         group = next(g for g in groups if i in g)
-        print(f"  {name:>14}: {', '.join(members) or '-':<50} group: {', '.join(names[j] for j in group if j != i)}")
+        rows.append((name, ", ".join(members) or "-", ", ".join(names[j] for j in group if j != i)))
+    widths = [max(len(row[c]) for row in rows + [("class", "Motion Family", "")]) for c in range(2)]
+    for name, family, group in [("class", "Motion Family", "group mates"), *rows]:
+        print(f"  {name:<{widths[0]}}  {family:<{widths[1]}}  {group}")
     shares = family_recovery(families, groups)
     results["family_recovery"] = sum(shares) / len(shares)
     print(f"\nwithin-group pairs recovered by the families: {100 * results['family_recovery']:.0f}%")
