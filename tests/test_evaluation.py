@@ -84,3 +84,16 @@ def test_checkpoint_refuses_code_and_junk(tmp_path):
         load_checkpoint(tmp_path / "evil.pt")
     with pytest.raises(InputError, match="checkpoint not found"):
         load_checkpoint(tmp_path / "none.pt")
+
+
+def test_atomic_files_get_ordinary_permissions(tmp_path):
+    import os
+
+    from aclnet.fileio import atomic_write_bytes
+
+    umask = os.umask(0o022)
+    try:
+        atomic_write_bytes(tmp_path / "f.bin", b"x")
+    finally:
+        os.umask(umask)
+    assert (tmp_path / "f.bin").stat().st_mode & 0o777 == 0o644
