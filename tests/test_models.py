@@ -11,9 +11,9 @@ from torch import Tensor, nn
 
 from aclnet.errors import InputError
 from aclnet.models import (
-    ACLNetGCN,
     CTRGCN,
     STGCN,
+    ACLNetGCN,
     CheckpointError,
     ClassificationHead,
     ProjectionHead,

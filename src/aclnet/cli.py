@@ -123,7 +123,8 @@ def _format_report(report: dict) -> str:
     keys = ("top1", "top5", "mean_class")
     values = "  ".join(f"{k} {report[k]:.2f}" for k in keys)
     extra = f", occluded: {report['occluded']}" if "occluded" in report else ""
-    return f"test ({report['split']}, {report['clips']} clips, {report['samples']} samples{extra}): {values}  [checkpoint chosen on the {report['selection']}]"
+    where = f"{report['split']}, {report['clips']} clips, {report['samples']} samples{extra}"
+    return f"test ({where}): {values}  [checkpoint chosen on the {report['selection']}]"
 
 
 def cmd_ensemble(args: argparse.Namespace) -> None:
@@ -210,7 +211,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--checkpoint", required=True, help="checkpoint file (.pt)")
     p.add_argument("--clips", type=_positive_int, help="clips per sample (default data.test_clips)")
     p.add_argument("--out", metavar="SCORES.npz", help="write the scores for `aclnet ensemble`")
-    p.add_argument("--occlude", metavar="PART", help="zero a body part's joints (left_arm, right_arm, hands, legs, trunk) or 'all' for a table")
+    p.add_argument("--occlude", metavar="PART",
+                   help="zero a body part's joints (left_arm, right_arm, hands, legs, trunk) or 'all' for a table")
     p.add_argument("--force", action="store_true", help="replace --out if it exists")
     p.set_defaults(run=cmd_test)
 

@@ -75,7 +75,9 @@ def validate_sample(
     if not isinstance(kp, np.ndarray):
         raise SampleError(f"{where}: keypoint is {type(kp).__name__}, expected a NumPy array")
     if kp.ndim != 4:
-        raise SampleError(f"{where}: keypoint has shape {kp.shape}, expected 4 axes (persons, frames, joints, channels)")
+        raise SampleError(
+            f"{where}: keypoint has shape {kp.shape}, expected 4 axes (persons, frames, joints, channels)"
+        )
     if not np.issubdtype(kp.dtype, np.floating) and not np.issubdtype(kp.dtype, np.integer):
         raise SampleError(f"{where}: keypoint has dtype {kp.dtype}, expected a number type")
     m, t, v, c = kp.shape

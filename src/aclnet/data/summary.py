@@ -30,9 +30,8 @@ def summarize(sample_set: SampleSet, problems: list[str]) -> str:
             f"persons: {dict(sorted(persons.items()))}",
             f"joints: {dict(sorted(joints.items()))}",
             f"channels: {dict(sorted(channels.items()))}" + (" + score" if samples[0].score is not None else ""),
-            "frames: min {} / median {:.0f} / mean {:.1f} / max {}".format(
-                frames.min(), np.median(frames), frames.mean(), frames.max()
-            ),
+            f"frames: min {frames.min()} / median {np.median(frames):.0f} / mean {frames.mean():.1f} "
+            f"/ max {frames.max()}",
         ]
     lines.append(f"invalid samples: {len(problems)}")
     lines += [f"  {p}" for p in problems]

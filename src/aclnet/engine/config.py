@@ -45,13 +45,21 @@ class DataConfig(_Strict):
         None, description="split to choose checkpoints on; None holds out part of the training subjects"
     )
     test_split: str = Field("test", description="split for the final test (never used for choosing)")
-    holdout_fraction: float = Field(0.1, gt=0, lt=1, description="fraction of training subjects held out for validation")
-    holdout_key: str = Field("subject", description="meta field grouping samples for the hold-out (subject, performer)")
+    holdout_fraction: float = Field(
+        0.1, gt=0, lt=1, description="fraction of training subjects held out for validation"
+    )
+    holdout_key: str = Field(
+        "subject", description="meta field grouping samples for the hold-out (subject, performer)"
+    )
     pipeline: str | list[Any] = Field(
         "ntu", description="a preset (ntu, pku-mmd, kinetics, finegym, plain) or a list of steps {name: {params}}"
     )
-    modality: str = Field("j", description="j, b, k, jm, bm, km or a '+' concatenation such as j+b (sets the modality step)")
-    clip_len: int | None = Field(None, ge=1, description="frames per clip (sets uniform_sample; None keeps the pipeline's)")
+    modality: str = Field(
+        "j", description="j, b, k, jm, bm, km or a '+' concatenation such as j+b (sets the modality step)"
+    )
+    clip_len: int | None = Field(
+        None, ge=1, description="frames per clip (sets uniform_sample; None keeps the pipeline's)"
+    )
     num_persons: int | None = Field(
         None, ge=1, description="persons per sample (sets pad_persons; None keeps the pipeline's)"
     )

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from aclnet.models.backbones import ACLNetGCN, BACKBONES, CTRGCN, STGCN, BackboneOutput, build_backbone
+from aclnet.models.backbones import BACKBONES, CTRGCN, STGCN, ACLNetGCN, BackboneOutput, build_backbone
 from aclnet.models.convert import CheckpointError, convert_released_checkpoint, to_released_layout
 from aclnet.models.heads import (
     PROJECTION_SOURCES,

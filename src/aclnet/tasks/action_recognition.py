@@ -308,7 +308,8 @@ def occlusion_table(config: ExperimentConfig, checkpoint: Path, *, clips: int | 
     """Top-1 accuracy with each body part of the layout zeroed, beside the unoccluded accuracy."""
     data = split_data(config, load_sample_set(config))
     rows = [("none", test(config, checkpoint, clips=clips, data=data)["top1"])]
-    rows += [(part, test(config, checkpoint, clips=clips, data=data, occlude=part)["top1"]) for part in data.layout.parts]
+    rows += [(part, test(config, checkpoint, clips=clips, data=data, occlude=part)["top1"])
+             for part in data.layout.parts]
     width = max(len(name) for name, _ in rows)
     lines = [f"{'occluded part'.ljust(width)}  top1", *(f"{name.ljust(width)}  {acc:6.2f}" for name, acc in rows)]
     return "\n".join(lines)

@@ -15,6 +15,7 @@ from aclnet.engine.checkpoint import load_checkpoint
 from aclnet.engine.config import ExperimentConfig, load_config
 from aclnet.errors import InputError
 
+
 def demo_configs(extra: list[str] | None = None) -> dict[str, ExperimentConfig]:
     """The two runs of the demo (the `synthetic-j` experiment): CE only, and CE + Inter-ACL (FAT) + Intra-ACL."""
     base = extra or []

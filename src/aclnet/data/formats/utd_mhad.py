@@ -38,7 +38,8 @@ def read(source: Path) -> SampleSet:
     files = folder.glob("a*_skeleton.mat")
     numbered = sorted((parse_name(_NAME, p.name, p, "aA_sS_tT_skeleton.mat"), p) for p in files)
     entries = [_read_file(path, *numbers) for numbers, path in numbered]
-    return build_sample_set(entries, source=Path(source), layout=LAYOUT, classes=list(UTD_MHAD_CLASSES), protocols={"xsub": XSUB})
+    return build_sample_set(entries, source=Path(source), layout=LAYOUT, classes=list(UTD_MHAD_CLASSES),
+                            protocols={"xsub": XSUB})
 
 
 def check_joint_order(path: Path) -> None:
