@@ -7,8 +7,7 @@ import json
 import numpy as np
 import pytest
 
-from aclnet.skeleton import BUILTIN_LAYOUTS, PART_NAMES, LayoutError, get_layout, make_layout
-from aclnet.skeleton import adjacency
+from aclnet.skeleton import BUILTIN_LAYOUTS, PART_NAMES, LayoutError, adjacency, get_layout, make_layout
 
 
 def test_ntu_tables_match_pyskl_conventions():
