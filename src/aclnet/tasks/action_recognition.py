@@ -310,6 +310,6 @@ def occlusion_table(config: ExperimentConfig, checkpoint: Path, *, clips: int | 
     rows = [("none", test(config, checkpoint, clips=clips, data=data)["top1"])]
     rows += [(part, test(config, checkpoint, clips=clips, data=data, occlude=part)["top1"])
              for part in data.layout.parts]
-    width = max(len(name) for name, _ in rows)
+    width = max(len(name) for name, _ in [*rows, ("occluded part", 0)])
     lines = [f"{'occluded part'.ljust(width)}  top1", *(f"{name.ljust(width)}  {acc:6.2f}" for name, acc in rows)]
     return "\n".join(lines)
