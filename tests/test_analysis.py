@@ -10,7 +10,7 @@ import pytest
 import torch
 
 from aclnet.analysis.commands import add_analyze_parser, parse_epochs
-from aclnet.analysis.families import family_table, format_family_table
+from aclnet.analysis.families import describe_families, family_table, format_family_table
 from aclnet.analysis.per_class import (
     difficulty_levels,
     format_difficulty_table,
@@ -111,7 +111,7 @@ def test_family_table_reads_a_real_loss_state(tmp_path):
     assert [r["size"] for r in rows] == loss.families.sum(1).tolist()
     assert [r["temperature"] for r in rows] == pytest.approx(loss.class_temperatures().tolist())
     assert [[m["name"] for m in r["members"]] for r in rows] == [
-        [m["name"] for m in r["members"]] for r in loss.describe_families(NAMES)]
+        [m["name"] for m in r["members"]] for r in describe_families(loss, NAMES)]
 
 
 def test_family_table_prefers_best_checkpoint(tmp_path):

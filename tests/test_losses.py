@@ -15,6 +15,7 @@ import torch.distributed as dist
 import torch.multiprocessing as mp
 import torch.nn.functional as F
 
+from aclnet.analysis.families import describe_families
 from aclnet.errors import InputError
 from aclnet.losses import InterClassAffinityLoss, IntraClassMarginLoss, scale_for_small_dataset
 from aclnet.losses.families import build_families, confusion_increment, neighbours
@@ -440,12 +441,12 @@ def test_describe_families_with_class_names() -> None:
     module = InterClassAffinityLoss(3, 2, k=1, overlap_threshold=0, start_epoch=0)
     module.confusion.copy_(torch.tensor([[0, 2, 1], [3, 0, 3], [0, 0, 0]]))
     module.rebuild_families()
-    described = module.describe_families(["clap", "wave", "cheer"])
+    described = describe_families(module, ["clap", "wave", "cheer"])
     assert described[1]["name"] == "wave" and described[1]["temperature"] == pytest.approx(0.5)
     assert [(m["name"], m["affinity"]) for m in described[1]["members"]] == [("cheer", 1.0), ("clap", 0.5)]
-    assert [m["class"] for m in module.describe_families()[0]["members"]] == [1]
+    assert [m["class"] for m in describe_families(module)[0]["members"]] == [1]
     with pytest.raises(InputError, match="2 class names given for 3 classes"):
-        module.describe_families(["a", "b"])
+        describe_families(module, ["a", "b"])
 
 
 @pytest.mark.parametrize("kwargs,message", [

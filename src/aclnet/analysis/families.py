@@ -1,12 +1,12 @@
 """The Motion Families a run learned: each class with its family members, affinity weights and FAT temperature.
 
 Read from a checkpoint's inter-loss state (`inter_loss.families`, `inter_loss.affinity`) and its resolved
-configuration; the table comes from the loss's own `describe_families`, so the member order and the
-temperature rule (METHOD.md, Inter-ACL steps 4 and 6) are the loss's, not a copy of them.
+configuration; temperatures come from the loss's own rule (METHOD.md, Inter-ACL steps 4 and 6), not a copy.
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -19,6 +19,30 @@ from aclnet.errors import InputError
 from aclnet.losses import InterClassAffinityLoss, scale_for_small_dataset
 
 _STATE_KEYS = ("families", "affinity", "prototypes")
+
+
+def describe_families(
+    loss: InterClassAffinityLoss, class_names: Sequence[str] | None = None
+) -> list[dict[str, Any]]:
+    """For inspection (not a training step): each class with its temperature and its family members,
+    ordered by affinity weight (ties by class index), with names when the dataset has them."""
+    if class_names is not None and len(class_names) != loss.num_classes:
+        raise InputError(f"describe_families: {len(class_names)} class names given for "
+                         f"{loss.num_classes} classes")
+    families = loss.families.cpu().tolist()
+    affinity = loss.affinity.double().cpu().tolist()
+    temperatures = loss.class_temperatures().double().cpu().tolist()
+
+    def entry(index: int) -> dict[str, Any]:
+        return {"class": index, "name": None if class_names is None else class_names[index]}
+
+    described = []
+    for i in range(loss.num_classes):
+        members = sorted((j for j in range(loss.num_classes) if families[i][j]),
+                         key=lambda j: (-affinity[i][j], j))
+        described.append({**entry(i), "temperature": temperatures[i],
+                          "members": [{**entry(j), "affinity": affinity[i][j]} for j in members]})
+    return described
 
 
 def resolve_checkpoint(run_dir_or_checkpoint: str | Path) -> Path:
@@ -107,7 +131,7 @@ def family_table(run_dir_or_checkpoint: str | Path) -> list[dict[str, Any]]:
     loss = InterClassAffinityLoss(num_classes, dim, **_loss_settings(_run_config(payload, path), num_classes))
     loss.families.copy_(state["families"])
     loss.affinity.copy_(state["affinity"].to(loss.affinity.dtype))
-    return [{**row, "size": len(row["members"])} for row in loss.describe_families(names)]
+    return [{**row, "size": len(row["members"])} for row in describe_families(loss, names)]
 
 
 def format_family_table(rows: list[dict[str, Any]]) -> str:

@@ -131,27 +131,6 @@ class InterClassAffinityLoss(nn.Module):
         return family_temperatures(self.families, self.k, self.temperatures, self.fat, self.fixed_tau,
                                    self.prototypes.dtype)
 
-    def describe_families(self, class_names: Sequence[str] | None = None) -> list[dict[str, Any]]:
-        """For inspection (not a training step): each class with its temperature and its family members,
-        ordered by affinity weight (ties by class index), with names when the dataset has them."""
-        if class_names is not None and len(class_names) != self.num_classes:
-            raise InputError(f"{_NAME}.describe_families: {len(class_names)} class names given for "
-                             f"{self.num_classes} classes")
-        families = self.families.cpu().tolist()
-        affinity = self.affinity.double().cpu().tolist()
-        temperatures = self.class_temperatures().double().cpu().tolist()
-
-        def entry(index: int) -> dict[str, Any]:
-            return {"class": index, "name": None if class_names is None else class_names[index]}
-
-        described = []
-        for i in range(self.num_classes):
-            members = sorted((j for j in range(self.num_classes) if families[i][j]),
-                             key=lambda j: (-affinity[i][j], j))
-            described.append({**entry(i), "temperature": temperatures[i],
-                              "members": [{**entry(j), "affinity": affinity[i][j]} for j in members]})
-        return described
-
     def extra_repr(self) -> str:
         return (f"num_classes={self.num_classes}, dim={self.dim}, k={self.k}, "
                 f"overlap_threshold={self.overlap_threshold}, momentum={self.momentum}, "
