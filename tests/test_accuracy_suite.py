@@ -79,6 +79,7 @@ def test_run_config_applies_protocol_settings_variant_and_steps(suite: ModuleTyp
                                                                                  suite.FULL.test_clips)
     assert (config.loss.inter.enabled, config.loss.inter.fat, config.loss.intra.enabled) == (True, False, False)
     assert config.model.preset == "small" and config.loss.small_dataset_scaling
+    assert (config.model.backbone, config.model.embedding_input) == ("stgcn", "pooled")
     assert config.data.num_workers == 0 and config.data.holdout_key == "subject" and config.train.select_on == "val"
     # the epochs give about FULL.steps steps over the training samples left after the hold-out
     steps_per_epoch = suite.training_samples(config) // config.optim.batch_size
