@@ -434,7 +434,8 @@ def test_corrupt_or_inconsistent_mat_files_are_named(tmp_path):
     with pytest.raises(InputError, match=re.escape(str(splits)) + r".*split 1: subjects \[5\] are both"):
         read_format("florence3d", root)
     splits.unlink()
-    scipy.io.savemat(splits, {"tr_subjects": np.uint8([[11, 12, 13, 14, 15]]), "te_subjects": np.uint8([[1, 2, 3, 4, 5]])})
+    scipy.io.savemat(splits, {"tr_subjects": np.uint8([[11, 12, 13, 14, 15]]),
+                              "te_subjects": np.uint8([[1, 2, 3, 4, 5]])})
     with pytest.raises(InputError, match=r"split 'split01_train' is empty: no sample has subject in \[11, 12"):
         read_format("florence3d", root)
     splits.unlink()

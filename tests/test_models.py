@@ -197,8 +197,8 @@ def test_topology_output_is_last_block_topology_averaged_over_persons_and_channe
     torch.manual_seed(0)
     for cls in (ACLNetGCN, CTRGCN):
         model = randomize(cls(preset="small")).double().eval()
-        captured = {}
-        model.gcn[-1].gcn.register_forward_hook(lambda mod, args, out: captured.update(topology=out[1]))
+        captured: dict[str, torch.Tensor] = {}
+        model.gcn[-1].gcn.register_forward_hook(lambda mod, args, out, seen=captured: seen.update(topology=out[1]))
         out = model(batch(2, 2, 6, 25, 3).double())
         per_sample = captured["topology"].reshape(2, 2, -1, 625)
         expected = per_sample.mean(dim=2).mean(dim=1)  # channels, then persons

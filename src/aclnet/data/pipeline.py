@@ -45,15 +45,19 @@ class StepParams(BaseModel):
 class PreNormalize3DParams(StepParams):
     """PYSKL's PreNormalize3D: drop empty frames, center on the main person, optionally align the spine."""
 
-    align_spine: bool = Field(True, description="Rotate so that the zaxis vector lies on +z, then the xaxis vector on +x.")
+    align_spine: bool = Field(
+        True, description="Rotate so that the zaxis vector lies on +z, then the xaxis vector on +x."
+    )
     center_joint: int | None = Field(
-        None, ge=0, description="Joint subtracted as origin; None: joint 1 for 25 joints (PYSKL), else the layout's center."
+        None, ge=0,
+        description="Joint subtracted as origin; None: joint 1 for 25 joints (PYSKL), else the layout's center.",
     )
     zaxis: tuple[int, int] = Field(
         (0, 1), description="(a, b): the vector from joint a to joint b is turned onto +z (NTU: spine base -> mid)."
     )
     xaxis: tuple[int, int] = Field(
-        (8, 4), description="(a, b): the vector from joint b to joint a is turned onto +x (NTU: left -> right shoulder)."
+        (8, 4),
+        description="(a, b): the vector from joint b to joint a is turned onto +x (NTU: left -> right shoulder).",
     )
 
 

@@ -134,7 +134,8 @@ def protocol_splits(samples: Sequence[Sample], protocols: Protocols, source: Pat
         for part, members in (("train", train), ("test", test)):
             chosen = ids[np.isin(subjects, list(members))].tolist()
             if not chosen:
-                raise InputError(f"{source}: split '{name}_{part}' is empty: no sample has subject in {sorted(members)}")
+                raise InputError(f"{source}: split '{name}_{part}' is empty: "
+                                 f"no sample has subject in {sorted(members)}")
             splits[f"{name}_{part}"] = chosen
     return splits
 
