@@ -127,8 +127,9 @@ class Settings:
     def describe(self) -> str:
         parts = "all splits/folds" if self.max_parts is None else f"the first {self.max_parts} split/fold"
         extras = [name for name, on in (("ablations", self.ablations), ("4-stream ensembles", self.ensembles)) if on]
-        return (f"{self.name}: preset small, about {self.steps} SGD steps per run, clip {self.clip_len} frames, "
-                f"{self.test_clips} test clips, about {self.validations} validations per run, "
+        return (f"{self.name}: the CPU preset (small ST-GCN), about {self.steps} SGD steps per run, "
+                f"clip {self.clip_len} frames, {self.test_clips} test clips, "
+                f"about {self.validations} validations per run, "
                 f"seeds {list(self.seeds)} (multi-seed protocols), {parts}, "
                 f"{' and '.join(extras) or 'no ablations or ensembles'}")
 

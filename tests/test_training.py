@@ -18,7 +18,13 @@ from aclnet.cli import main
 from aclnet.engine.checkpoint import load_checkpoint
 from aclnet.engine.config import load_config
 from aclnet.engine.distributed import DistInfo
-from aclnet.tasks.action_recognition import build_trainer, prepare_work_dir, seed_everything
+from aclnet.tasks.action_recognition import (
+    build_trainer,
+    load_sample_set,
+    prepare_work_dir,
+    seed_everything,
+    split_data,
+)
 
 # Small and quick: 3 epochs of a few steps on the CPU preset; the inter loss switches on at epoch 1.
 QUICK = [
@@ -111,6 +117,22 @@ def test_torchrun_two_processes_share_statistics(tmp_path):
     for key in ("confusion", "families", "prototypes"):
         assert torch.equal(states[0][key], states[1][key]), key
     assert (tmp_path / "run" / "latest.pt").exists()
+
+
+def test_select_on_last_holds_nothing_out_and_tests_the_final_epoch(tmp_path):
+    no_val_split = [*QUICK, "optim.epochs=2", "data.val_split=null"]
+    config = load_config("synthetic-j", [*no_val_split, "train.select_on=last"])
+    held = split_data(load_config("synthetic-j", no_val_split), load_sample_set(config))
+    data = split_data(config, load_sample_set(config))
+    assert data.val == [] and len(data.train) == len(held.train) + len(held.val) and len(held.val) > 0
+    for name, settings, validated in (("no-val", [*no_val_split, "train.select_on=last"], False),
+                                      ("val", [*QUICK, "optim.epochs=2", "train.select_on=last"], True)):
+        run = tmp_path / name
+        _run(["train", "synthetic-j", "--work-dir", str(run), "--set", *settings])
+        report = json.loads((run / "test_report.json").read_text())
+        assert report["selection"] == "final epoch" and report["selected_epoch"] == 2
+        assert report["checkpoint"] == str(run / "latest.pt")
+        assert bool(_history(run)[-1].get("val_top1")) == validated  # the last epoch is always validated
 
 
 @pytest.mark.parametrize("bad", [["data.path=/nonexistent.pkl", "data.format=pyskl"], ["data.format=avi"],

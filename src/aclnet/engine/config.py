@@ -167,8 +167,10 @@ class TrainConfig(_Strict):
     device: str = Field("auto", description="auto, cpu, cuda or cuda:N")
     amp: bool = Field(True, description="bf16 autocast on CUDA (ignored on CPU)")
     val_interval: int = Field(1, ge=1, description="validate every N epochs")
-    select_on: Literal["val", "test"] = Field(
-        "val", description="split that picks the best checkpoint; 'test' reproduces the release and is labelled"
+    select_on: Literal["val", "test", "last"] = Field(
+        "val", description="what picks the tested checkpoint: 'val' the best validation epoch, 'test' the best "
+        "test epoch (reproduces the release, labelled), 'last' the final epoch (nothing is held out of the "
+        "training split; a data.val_split is still validated, for the log only)"
     )
     save_embeddings_at: list[int] = Field(default_factory=list, description="epochs at which test embeddings are saved")
     max_steps_per_epoch: int | None = Field(None, ge=1, description="cap on steps per epoch (quick runs)")

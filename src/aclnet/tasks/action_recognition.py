@@ -1,8 +1,9 @@
 """Action recognition: build data, model and losses from a configuration; train; test.
 
 Checkpoints are chosen on a validation split that is not the test split. Where a protocol has
-none, part of the training subjects is held out; choosing on the test split (the release's
-practice) is an option whose results are labelled so.
+none, part of the training subjects is held out. Training on the whole training split and testing
+the final epoch (`select_on: last`) and choosing on the test split (the release's practice, labelled
+so in the report) are options.
 """
 
 from __future__ import annotations
@@ -39,14 +40,20 @@ _NTU_PERFORMER = re.compile(r"P(\d{3})")
 
 @dataclass
 class ExperimentData:
-    """The three splits of an experiment, its layout and class names."""
+    """The three splits of an experiment (validation may be empty with `select_on: last`), its layout,
+    class names and what picks the tested checkpoint."""
 
     train: list[Sample]
     val: list[Sample]
     test: list[Sample]
     layout: Layout
     classes: list[str]
-    val_is_test: bool
+    select_on: str
+
+
+SELECTION = {"val": "validation split", "test": "test split (labelled: chosen on the test data, as the release)",
+             "last": "final epoch"}
+"""How each `train.select_on` choice is labelled in test reports."""
 
 
 def load_sample_set(config: ExperimentConfig) -> SampleSet:
@@ -88,19 +95,23 @@ def split_data(config: ExperimentConfig, sample_set: SampleSet) -> ExperimentDat
     layout = get_layout(data.layout or sample_set.layout)
     train = sample_set.split(data.train_split)
     test = sample_set.split(data.test_split)
-    val_is_test = config.train.select_on == "test"
-    if val_is_test:
+    select_on = config.train.select_on
+    if select_on == "test":
         val = test
     elif data.val_split is not None:
         val = sample_set.split(data.val_split)
+    elif select_on == "last":
+        val = []
     else:
         train, val = hold_out(train, data.holdout_key, data.holdout_fraction, config.train.seed)
-    for role, name, part in (("training", data.train_split, train), ("validation", data.val_split, val),
-                             ("test", data.test_split, test)):
+    parts = [("training", data.train_split, train), ("test", data.test_split, test)]
+    if val or select_on != "last":
+        parts.append(("validation", data.val_split, val))
+    for role, name, part in parts:
         if not part:
             raise InputError(f"the {role} data (split '{name or data.train_split}') has no samples")
     classes = sample_set.classes or [str(i) for i in range(sample_set.num_classes)]
-    return ExperimentData(train, val, test, layout, classes, val_is_test)
+    return ExperimentData(train, val, test, layout, classes, select_on)
 
 
 def pipeline_steps(config: ExperimentConfig) -> list:
@@ -190,7 +201,7 @@ def build_trainer(config: ExperimentConfig, work_dir: Path, dist_info: DistInfo,
     embed_loader = _loader(config, data.test, val_pipe, train=False) if config.train.save_embeddings_at else None
     trainer = Trainer(
         config, model, _loader(config, data.train, train_pipe, train=True, dist_info=dist_info),
-        _loader(config, data.val, val_pipe, train=False), work_dir, device, dist_info,
+        _loader(config, data.val, val_pipe, train=False) if data.val else None, work_dir, device, dist_info,
         class_names=data.classes, embedding_loader=embed_loader,
     )
     return trainer, data
@@ -215,9 +226,10 @@ def train(config: ExperimentConfig, work_dir: Path, *, resume: bool = False, for
     state = trainer.fit()
     if not dist_info.is_main:
         return {}
-    checkpoint = work_dir / ("best.pt" if (work_dir / "best.pt").exists() else "latest.pt")
+    best = work_dir / "best.pt"
+    checkpoint = best if best.exists() and config.train.select_on != "last" else work_dir / "latest.pt"
     report = test(config, checkpoint, out=work_dir / "test_scores.npz", data=data, force=True)
-    report["selected_epoch"] = state.best_epoch
+    report["selected_epoch"] = state.epoch if config.train.select_on == "last" else state.best_epoch
     (work_dir / "test_report.json").write_text(json.dumps(report, indent=2))
     return report
 
@@ -264,8 +276,7 @@ def test(
         "clips": clips,
         "samples": len(samples),
         **result.metrics,
-        "selection": "test split (labelled: chosen on the test data, as the release)" if data.val_is_test
-        else "validation split",
+        "selection": SELECTION[data.select_on],
         "confusion_matrix": confusion_matrix(result.scores.argmax(1), result.labels, len(data.classes)).tolist(),
     }
     if occlude is not None:
