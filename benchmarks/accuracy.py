@@ -503,7 +503,9 @@ def write_results(runs: list[Run], root: Path, outputs: Outputs, settings: Setti
     write_csv(outputs.summary_csv, summary, SUMMARY_COLUMNS)
     table = markdown_table(summary, settings, suite_wall, extra)
     atomic_write_bytes(outputs.table, table.encode())
-    plot(summary, outputs.plot, f"CE vs ACLNet, CPU preset ({settings.name}: about {settings.steps} SGD steps per run)")
+    overrides = f"; {', '.join(extra)}" if extra else ""
+    plot(summary, outputs.plot,
+         f"CE vs ACLNet, CPU preset ({settings.name}: about {settings.steps} SGD steps per run{overrides})")
     return table
 
 
