@@ -21,8 +21,10 @@ gracefully when the cores are shared). Results (`--quick` writes `accuracy_quick
   benchmarks/results/accuracy_table.md      the Markdown table for the README (also printed)
 
     python benchmarks/accuracy.py --quick                 # under 10 minutes on 2 cores
-    python benchmarks/accuracy.py                         # the whole suite, about 75 minutes on 2 cores
+    python benchmarks/accuracy.py                         # the whole suite, 62.5 minutes on 2 cores
     python benchmarks/accuracy.py --dry-run --datasets sbu
+    python benchmarks/accuracy.py --datasets msr-action3d florence3d utkinect --set train.select_on=last \\
+        --root benchmarks/runs/last --results benchmarks/results/no_holdout   # no hold-out, final epoch
 """
 
 from __future__ import annotations
@@ -149,8 +151,8 @@ class Settings:
 # 16 frames, 20 joints, one person) takes 0.05 s, and a whole MSR Action3D run of 900 steps (with
 # validation, 5-clip test and start-up) 55-58 s with two runs side by side. SBU's two persons cost about
 # 1.8x. The full suite is about 153 such runs' worth of steps shared by 2 processes: about
-# 153 * 57 / 2 s = 73 minutes (more where the cores are shared with other work). The quick suite's
-# 12 runs of 600 steps are about 12 * 1.2 * 40 / 2 s = 5 minutes.
+# 153 * 57 / 2 s = 73 minutes (measured: 62.5; more where the cores are shared with other work). The
+# quick suite's 12 runs of 600 steps are about 12 * 1.2 * 40 / 2 s = 5 minutes (measured: 3.9).
 FULL = Settings("full", steps=900, clip_len=16, test_clips=5, validations=15, seeds=(0, 1, 2),
                 max_parts=None, ablations=True, ensembles=True)
 QUICK = Settings("quick", steps=600, clip_len=16, test_clips=5, validations=10, seeds=(0,),
