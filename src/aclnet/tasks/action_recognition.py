@@ -40,15 +40,14 @@ _NTU_PERFORMER = re.compile(r"P(\d{3})")
 
 @dataclass
 class ExperimentData:
-    """The three splits of an experiment (validation may be empty with `select_on: last`), its layout,
-    class names and what picks the tested checkpoint."""
+    """The three splits of an experiment (validation may be empty with `select_on: last`), its layout
+    and class names."""
 
     train: list[Sample]
     val: list[Sample]
     test: list[Sample]
     layout: Layout
     classes: list[str]
-    select_on: str
 
 
 SELECTION = {"val": "validation split", "test": "test split (labelled: chosen on the test data, as the release)",
@@ -111,7 +110,7 @@ def split_data(config: ExperimentConfig, sample_set: SampleSet) -> ExperimentDat
         if not part:
             raise InputError(f"the {role} data (split '{name or data.train_split}') has no samples")
     classes = sample_set.classes or [str(i) for i in range(sample_set.num_classes)]
-    return ExperimentData(train, val, test, layout, classes, select_on)
+    return ExperimentData(train, val, test, layout, classes)
 
 
 def pipeline_steps(config: ExperimentConfig) -> list:
@@ -276,7 +275,7 @@ def test(
         "clips": clips,
         "samples": len(samples),
         **result.metrics,
-        "selection": SELECTION[data.select_on],
+        "selection": SELECTION[config.train.select_on],
         "confusion_matrix": confusion_matrix(result.scores.argmax(1), result.labels, len(data.classes)).tolist(),
     }
     if occlude is not None:
