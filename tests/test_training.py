@@ -131,7 +131,7 @@ def test_select_on_last_holds_nothing_out_and_tests_the_final_epoch(tmp_path):
         _run(["train", "synthetic-j", "--work-dir", str(run), "--set", *settings])
         report = json.loads((run / "test_report.json").read_text())
         assert report["selection"] == "final epoch" and report["selected_epoch"] == 2
-        assert report["checkpoint"] == str(run / "latest.pt")
+        assert report["checkpoint"] == str(run / "latest.pt") and not (run / "best.pt").exists()
         assert bool(_history(run)[-1].get("val_top1")) == validated  # the last epoch is always validated
 
 

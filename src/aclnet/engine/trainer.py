@@ -214,7 +214,8 @@ class Trainer:
         return losses
 
     def validate(self, epoch: int) -> dict[str, float]:
-        """Metrics on the validation loader (main process); keeps `best.pt` on top-1.
+        """Metrics on the validation loader (main process); keeps `best.pt` on top-1 unless the final
+        epoch is the tested one (`select_on: last`), so that no run folder holds an untested "best".
 
         Call after `state` holds this epoch, so that `best.pt` is a complete checkpoint of it.
         """
@@ -224,7 +225,7 @@ class Trainer:
             values = {f"val_{k}": v for k, v in result.metrics.items()}
             self.state.history[-1].update(values)
             self.log.scalars(values, epoch)
-            if values["val_top1"] > self.state.best_top1:
+            if self.config.train.select_on != "last" and values["val_top1"] > self.state.best_top1:
                 self.state.best_top1, self.state.best_epoch = values["val_top1"], epoch
                 save_checkpoint(self.work_dir / "best.pt", self.checkpoint_payload())
         barrier(self.dist)

@@ -225,8 +225,7 @@ def train(config: ExperimentConfig, work_dir: Path, *, resume: bool = False, for
     state = trainer.fit()
     if not dist_info.is_main:
         return {}
-    best = work_dir / "best.pt"
-    checkpoint = best if best.exists() and config.train.select_on != "last" else work_dir / "latest.pt"
+    checkpoint = work_dir / ("best.pt" if (work_dir / "best.pt").exists() else "latest.pt")
     report = test(config, checkpoint, out=work_dir / "test_scores.npz", data=data, force=True)
     report["selected_epoch"] = state.epoch if config.train.select_on == "last" else state.best_epoch
     (work_dir / "test_report.json").write_text(json.dumps(report, indent=2))
