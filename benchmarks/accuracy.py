@@ -53,7 +53,7 @@ import yaml
 from aclnet.data.sample import SampleSet
 from aclnet.engine.config import ExperimentConfig, dump_config, load_config
 from aclnet.errors import InputError
-from aclnet.fileio import atomic_write_bytes
+from aclnet.fileio import atomic_write_bytes, atomic_write_csv
 
 REPO = Path(__file__).resolve().parents[1]
 DATA_ROOT = REPO.parent / "shared" / "data"
@@ -388,11 +388,7 @@ def _format(value: Any) -> str:
 
 def write_csv(path: Path, rows: list[dict[str, Any]], columns: tuple[str, ...]) -> None:
     """Rows as CSV (written atomically; NaN as an empty cell)."""
-    buffer = io.StringIO()
-    writer = csv.DictWriter(buffer, fieldnames=columns, lineterminator="\n")
-    writer.writeheader()
-    writer.writerows({c: _format(row[c]) for c in columns} for row in rows)
-    atomic_write_bytes(path, buffer.getvalue().encode())
+    atomic_write_csv(path, columns, ({c: _format(row[c]) for c in columns} for row in rows))
 
 
 def _cell(entry: dict[str, Any] | None) -> str:

@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import argparse
 import csv
-import io
 import json
 import math
 import platform
@@ -44,7 +43,7 @@ from aclnet.engine.config import DataConfig, ExperimentConfig, OptimConfig, Trai
 from aclnet.engine.distributed import DistInfo
 from aclnet.engine.recognizer import Recognizer
 from aclnet.engine.trainer import Trainer
-from aclnet.fileio import atomic_write_bytes
+from aclnet.fileio import atomic_write_bytes, atomic_write_csv
 from aclnet.losses import InterClassAffinityLoss, IntraClassMarginLoss
 from aclnet.models import ACLNetGCN
 from aclnet.skeleton import get_layout
@@ -407,11 +406,7 @@ def write_rows(path: Path, earlier: list[dict[str, str]], rows: list[Row]) -> No
     if path.suffix == ".json":
         atomic_write_bytes(path, json.dumps(records, indent=2).encode())
         return
-    buffer = io.StringIO()
-    writer = csv.DictWriter(buffer, fieldnames=[f.name for f in fields(Row)], lineterminator="\n")
-    writer.writeheader()
-    writer.writerows([*earlier, *records])
-    atomic_write_bytes(path, buffer.getvalue().encode())
+    atomic_write_csv(path, [f.name for f in fields(Row)], [*earlier, *records])
 
 
 def main(argv: list[str] | None = None) -> int:

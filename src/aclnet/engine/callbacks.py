@@ -2,11 +2,9 @@
 
 from __future__ import annotations
 
-import csv
-import io
 from pathlib import Path
 
-from aclnet.fileio import atomic_write_bytes
+from aclnet.fileio import atomic_write_csv
 
 
 class MetricsLog:
@@ -25,11 +23,7 @@ class MetricsLog:
         columns: list[str] = []
         for row in history:
             columns += [k for k in row if k not in columns]
-        buffer = io.StringIO()
-        writer = csv.DictWriter(buffer, fieldnames=columns, lineterminator="\n")
-        writer.writeheader()
-        writer.writerows(history)
-        atomic_write_bytes(self.path, buffer.getvalue().encode())
+        atomic_write_csv(self.path, columns, history)
 
     def scalars(self, values: dict[str, float], step: int) -> None:
         """Add scalars to TensorBoard at `step` (the epoch)."""
