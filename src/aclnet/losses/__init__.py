@@ -2,6 +2,7 @@
 
 from aclnet.losses.affinity import InterClassAffinityLoss
 from aclnet.losses.margin import IntraClassMarginLoss
+from aclnet.losses.metric import SupConLoss
 from aclnet.losses.scaling import scale_for_small_dataset
 
-__all__ = ["InterClassAffinityLoss", "IntraClassMarginLoss", "scale_for_small_dataset"]
+__all__ = ["InterClassAffinityLoss", "IntraClassMarginLoss", "SupConLoss", "scale_for_small_dataset"]
