@@ -19,6 +19,7 @@ FORMATS: dict[str, str] = {
     "ntu": "ntu",
     "pku-mmd": "pku_mmd",
     "kinetics-json": "kinetics_json",
+    "pose-json": "pose_detections",
     "casia-b": "casia_b",
     "nw-ucla": "nw_ucla",
     "msr-action3d": "msr_action3d",
