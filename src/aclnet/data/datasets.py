@@ -8,6 +8,7 @@ of `make_loader`) before each epoch; it moves the sampler, the dataset and the w
 Distributed runs: every rank builds the same base order from the same seed and keeps its shard
 (`DistributedShardSampler`, padded like torch's DistributedSampler so shards have equal sizes). The
 padding repeats a few items; evaluation removes the repeats with the returned sample indices.
+Identity batches (`PKSampler`, P labels x K samples) shard by whole batches instead.
 """
 
 from __future__ import annotations
@@ -154,6 +155,131 @@ class BalancedSampler(EpochSampler):
         return self.samples_per_class * int(self._counts.size)
 
 
+def resolve_world(num_replicas: int | None, rank: int | None) -> tuple[int, int]:
+    """(num_replicas, rank), each defaulting to the initialised process group; checked."""
+    if num_replicas is None or rank is None:
+        if not (dist.is_available() and dist.is_initialized()):
+            raise InputError(
+                "distributed sampling needs an initialised process group (run under torchrun) "
+                "or explicit num_replicas and rank"
+            )
+        num_replicas = dist.get_world_size() if num_replicas is None else num_replicas
+        rank = dist.get_rank() if rank is None else rank
+    require_int("num_replicas", num_replicas, 1)
+    require_int("rank", rank, 0)
+    if rank >= num_replicas:
+        raise InputError(f"rank={rank}: expected a rank in 0..{num_replicas - 1}")
+    return num_replicas, rank
+
+
+class PKSampler(EpochSampler):
+    """Identity-balanced batches: every block of P x K consecutive indices is one batch of P
+    distinct identities (labels) with K sequences each, identity by identity.
+
+    An epoch is one pass over the identities in a random order, cut into batches of P; the last
+    batch, when short, is filled with identities drawn from those not already in it, so every
+    identity is used every epoch and a few twice. For each identity in a batch, K of its
+    sequences are drawn without replacement when it has at least K, with replacement otherwise.
+    Everything is a function of (seed, epoch). Use it with a loader whose batch size is P x K.
+
+    `distributed`: every rank draws the same epoch and keeps batches rank, rank + ranks, ...;
+    the batches are extended cyclically to a multiple of the ranks (cut with `drop_last`).
+    `num_replicas` and `rank` default to the initialised process group.
+    """
+
+    def __init__(
+        self,
+        labels: Sequence[int] | np.ndarray,
+        *,
+        identities_per_batch: int,
+        sequences_per_identity: int,
+        seed: int = 0,
+        distributed: bool = False,
+        num_replicas: int | None = None,
+        rank: int | None = None,
+        drop_last: bool = False,
+    ) -> None:
+        super().__init__(seed)
+        require_int("identities_per_batch", identities_per_batch, 1)
+        require_int("sequences_per_identity", sequences_per_identity, 1)
+        self.labels = np.asarray(labels, dtype=np.int64)
+        if self.labels.ndim != 1 or self.labels.size == 0:
+            raise InputError("P x K sampling needs a non-empty list of labels")
+        self.identities, inverse, self._counts = np.unique(self.labels, return_inverse=True, return_counts=True)
+        if self.identities.size < identities_per_batch:
+            raise InputError(
+                f"P x K sampling with P={identities_per_batch} identities per batch needs at least "
+                f"{identities_per_batch} identities; the data has {self.identities.size}"
+            )
+        self._grouped = np.argsort(inverse, kind="stable")  # sample indices, identity by identity
+        self._starts = np.cumsum(self._counts) - self._counts
+        self.p = identities_per_batch
+        self.k = sequences_per_identity
+        if not distributed and (num_replicas is not None or rank is not None):
+            raise InputError("num_replicas and rank apply only with distributed=True")
+        self.distributed = distributed
+        self.num_replicas, self.rank = resolve_world(num_replicas, rank) if distributed else (1, 0)
+        self.drop_last = drop_last
+        if self.num_batches == 0:
+            raise InputError(
+                f"P x K sampling: {self.epoch_batches} batches per epoch cannot give each of "
+                f"{self.num_replicas} ranks a batch with drop_last"
+            )
+
+    @property
+    def epoch_batches(self) -> int:
+        """Batches in one epoch over all ranks (before padding for the ranks)."""
+        return -(-int(self.identities.size) // self.p)
+
+    @property
+    def num_batches(self) -> int:
+        """Batches this rank yields per epoch."""
+        if self.drop_last:
+            return self.epoch_batches // self.num_replicas
+        return -(-self.epoch_batches // self.num_replicas)
+
+    def _epoch(self) -> np.ndarray:
+        """All batches of the epoch, (epoch_batches, P, K) dataset indices."""
+        rng = epoch_rng(self.seed, self.epoch)
+        n, p, k = int(self.identities.size), self.p, self.k
+        order = rng.permutation(n)
+        missing = self.epoch_batches * p - n
+        if missing:
+            last = order[n - (p - missing):]
+            others = np.setdiff1d(np.arange(n), last)
+            order = np.concatenate([order, rng.choice(others, missing, replace=False)])
+        counts = self._counts[order]
+        # enough sequences: a random order of each slot's sequences, the first K of them
+        big = np.flatnonzero(counts >= k)
+        size = counts[big]
+        slot = np.repeat(np.arange(big.size), size)
+        position = np.arange(size.sum()) - np.repeat(np.cumsum(size) - size, size)
+        member = self._grouped[np.repeat(self._starts[order[big]], size) + position]
+        shuffled = member[np.lexsort((rng.random(member.size), slot))]
+        chosen = np.empty((order.size, k), dtype=np.int64)
+        chosen[big] = shuffled[position < k].reshape(big.size, k)
+        # too few: K draws with replacement
+        small = np.flatnonzero(counts < k)
+        draws = rng.integers(0, counts[small][:, None], size=(small.size, k))
+        chosen[small] = self._grouped[self._starts[order[small]][:, None] + draws]
+        return chosen.reshape(self.epoch_batches, p, k)
+
+    def batches(self) -> np.ndarray:
+        """This rank's batches of the current epoch, (num_batches, P x K) dataset indices."""
+        batches = self._epoch().reshape(self.epoch_batches, self.p * self.k)
+        if self.distributed:
+            total = self.num_batches * self.num_replicas
+            batches = batches[:total] if self.drop_last else batches[np.arange(total) % len(batches)]
+            batches = batches[self.rank :: self.num_replicas]
+        return batches
+
+    def indices(self) -> np.ndarray:
+        return self.batches().reshape(-1)
+
+    def __len__(self) -> int:
+        return self.num_batches * self.p * self.k
+
+
 class DistributedShardSampler(EpochSampler):
     """One rank's shard of a base sampler's order: padded (or cut) to a multiple of the ranks.
 
@@ -171,18 +297,7 @@ class DistributedShardSampler(EpochSampler):
         drop_last: bool = False,
     ) -> None:
         super().__init__(base.seed)
-        if num_replicas is None or rank is None:
-            if not (dist.is_available() and dist.is_initialized()):
-                raise InputError(
-                    "distributed sampling needs an initialised process group (run under torchrun) "
-                    "or explicit num_replicas and rank"
-                )
-            num_replicas = dist.get_world_size() if num_replicas is None else num_replicas
-            rank = dist.get_rank() if rank is None else rank
-        require_int("num_replicas", num_replicas, 1)
-        require_int("rank", rank, 0)
-        if rank >= num_replicas:
-            raise InputError(f"rank={rank}: expected a rank in 0..{num_replicas - 1}")
+        num_replicas, rank = resolve_world(num_replicas, rank)
         self.base = base
         self.num_replicas = num_replicas
         self.rank = rank
@@ -225,7 +340,8 @@ class EpochDataLoader(DataLoader):
         for part in (self.sampler, self.dataset):
             if hasattr(part, "set_epoch"):
                 part.set_epoch(epoch)
-        rank = [self.sampler.rank] if isinstance(self.sampler, DistributedShardSampler) else []
+        sharded = isinstance(self.sampler, DistributedShardSampler) or getattr(self.sampler, "distributed", False)
+        rank = [self.sampler.rank] if sharded else []
         state = np.random.SeedSequence([self.seed, epoch, *rank]).generate_state(1, np.uint64)[0]
         self.generator.manual_seed(int(state))
 
@@ -243,11 +359,15 @@ def make_loader(
     num_replicas: int | None = None,
     rank: int | None = None,
     pin_memory: bool = False,
+    sequences_per_identity: int | None = None,
 ) -> EpochDataLoader:
     """Batches (N, clips, M, T, V, C) float32, labels (N,) and sample indices (N,), int64.
 
     `balanced` draws class-balanced epochs (it implies a random order); `distributed` keeps this
     rank's shard (world from the process group unless `num_replicas`/`rank` are given).
+    `sequences_per_identity` (K) makes identity batches: P = batch_size // K labels with K
+    samples each (`PKSampler`; distributed ranks take whole batches); batch_size must be a
+    multiple of K and the data must have at least P labels.
     """
     require_int("batch_size", batch_size, 1)
     require_int("num_workers", num_workers, 0)
@@ -255,12 +375,19 @@ def make_loader(
         raise InputError("balanced sampling draws a random order; it cannot be combined with shuffle=False")
     if not distributed and (num_replicas is not None or rank is not None):
         raise InputError("num_replicas and rank apply only with distributed=True")
-    base: EpochSampler = (
-        BalancedSampler(dataset.labels, seed=seed)
-        if balanced
-        else OrderSampler(len(dataset), shuffle=shuffle, seed=seed)
-    )
-    sampler = DistributedShardSampler(base, num_replicas=num_replicas, rank=rank) if distributed else base
+    sampler: EpochSampler
+    if sequences_per_identity is not None:
+        sampler = _identity_sampler(
+            dataset, batch_size, sequences_per_identity, shuffle=shuffle, balanced=balanced, seed=seed,
+            distributed=distributed, num_replicas=num_replicas, rank=rank, drop_last=drop_last,
+        )
+    else:
+        base: EpochSampler = (
+            BalancedSampler(dataset.labels, seed=seed)
+            if balanced
+            else OrderSampler(len(dataset), shuffle=shuffle, seed=seed)
+        )
+        sampler = DistributedShardSampler(base, num_replicas=num_replicas, rank=rank) if distributed else base
     return EpochDataLoader(
         dataset,
         batch_size=batch_size,
@@ -269,4 +396,42 @@ def make_loader(
         drop_last=drop_last,
         pin_memory=pin_memory,
         seed=seed,
+    )
+
+
+def _identity_sampler(
+    dataset: SkeletonDataset,
+    batch_size: int,
+    k: int,
+    *,
+    shuffle: bool,
+    balanced: bool,
+    seed: int,
+    distributed: bool,
+    num_replicas: int | None,
+    rank: int | None,
+    drop_last: bool,
+) -> PKSampler:
+    """make_loader's P x K sampler, its options checked with messages naming the values."""
+    require_int("sequences_per_identity", k, 1)
+    if batch_size % k:
+        raise InputError(
+            f"batch_size={batch_size} is not a multiple of sequences_per_identity={k}; "
+            "identity batches hold P identities x K sequences"
+        )
+    if balanced or not shuffle:
+        raise InputError(
+            "sequences_per_identity draws its own random identity batches; it cannot be combined "
+            "with balanced=True or shuffle=False"
+        )
+    p = batch_size // k
+    identities = int(np.unique(dataset.labels).size)
+    if identities < p:
+        raise InputError(
+            f"batch_size={batch_size} with sequences_per_identity={k} needs P={p} identities per batch; "
+            f"the data has {identities}"
+        )
+    return PKSampler(
+        dataset.labels, identities_per_batch=p, sequences_per_identity=k, seed=seed,
+        distributed=distributed, num_replicas=num_replicas, rank=rank, drop_last=drop_last,
     )

@@ -6,9 +6,10 @@ and impossible orders are `InputError`s at build time. `Pipeline(sample, rng)` r
 (clips, M, T, V, C') for the model.
 
 Order rules: joint-space steps (normalisation, augmentation, COCO -> coco_new) come before
-`modality`; `pre_normalize_3d` comes before the temporal step (`uniform_sample` or
-`random_crop_resize`, at most one); without a `modality` step the joints ('j') are output.
-In test mode the random augmentations are left out and sampling is deterministic per sample.
+`modality`; `pre_normalize_3d` comes before the temporal step (`uniform_sample`,
+`random_crop_resize` or `temporal_window`, at most one); without a `modality` step the joints
+('j') are output. In test mode the random augmentations are left out and sampling is
+deterministic per sample. For how `num_clips` makes clips see `Pipeline`.
 """
 
 from __future__ import annotations
@@ -108,6 +109,50 @@ class PartDropParams(StepParams):
     """Zero one limb group with probability p (training only)."""
 
     p: float = Field(0.2, ge=0, le=1, description="Probability of zeroing one of the four limb groups.")
+
+
+class MirrorAboutCenterParams(StepParams):
+    """GaitGraph's MirrorPoses: x -> 2c - x about each pose's mean x, joints not swapped (training only)."""
+
+    p: float = Field(0.5, ge=0, le=1, allow_inf_nan=False, description="Probability of mirroring a sample.")
+
+
+class ReverseTimeParams(StepParams):
+    """GaitGraph's FlipSequence: the frames in reverse order (training only)."""
+
+    p: float = Field(0.5, ge=0, le=1, allow_inf_nan=False, description="Probability of reversing a sample.")
+
+
+class PointNoiseParams(StepParams):
+    """GaitGraph's PointNoise: Gaussian noise on every coordinate in every frame (training only)."""
+
+    std: float = Field(
+        0.05, ge=0, allow_inf_nan=False,
+        description="Standard deviation in the units of the coordinates (GaitGraph: pixels, 0.05).",
+    )
+    noise_score: bool = Field(
+        False, description="Noise the score too (GaitGraph does: its score is the third channel)."
+    )
+
+
+class JointNoiseParams(StepParams):
+    """GaitGraph's JointNoise: one Gaussian offset per joint, the same in every frame (training only)."""
+
+    std: float = Field(
+        0.25, ge=0, allow_inf_nan=False,
+        description="Standard deviation in the units of the coordinates (GaitGraph's code: 0.25 pixels).",
+    )
+
+
+class TemporalWindowParams(StepParams):
+    """A contiguous window of frames: random in training, the centre window at test time."""
+
+    length: int = Field(60, ge=1, description="Frames in the window.")
+    short: tf.ShortWindow = Field(
+        "loop",
+        description="Sequences shorter than length: 'loop' (repeat from a random start, 0 at test), "
+        "'pad' (zeros after the last frame) or 'error'.",
+    )
 
 
 class UniformSampleParams(StepParams):
@@ -263,6 +308,45 @@ def _part_drop(params: PartDropParams, ctx: _Context) -> Apply:
     return apply
 
 
+def _mirror_about_center(params: MirrorAboutCenterParams, ctx: _Context) -> Apply:
+    def apply(state: _State, rng: np.random.Generator) -> None:
+        state.keypoint = tf.random_mirror_about_center(state.keypoint, rng, params.p)
+
+    return apply
+
+
+def _reverse_time(params: ReverseTimeParams, ctx: _Context) -> Apply:
+    def apply(state: _State, rng: np.random.Generator) -> None:
+        state.keypoint, state.score = tf.random_reverse_time(state.keypoint, state.score, rng, params.p)
+
+    return apply
+
+
+def _point_noise(params: PointNoiseParams, ctx: _Context) -> Apply:
+    def apply(state: _State, rng: np.random.Generator) -> None:
+        state.keypoint, state.score = tf.point_noise(
+            state.keypoint, state.score, rng, params.std, noise_score=params.noise_score
+        )
+
+    return apply
+
+
+def _joint_noise(params: JointNoiseParams, ctx: _Context) -> Apply:
+    def apply(state: _State, rng: np.random.Generator) -> None:
+        state.keypoint = tf.joint_noise(state.keypoint, rng, params.std)
+
+    return apply
+
+
+def _temporal_window(params: TemporalWindowParams, ctx: _Context) -> Apply:
+    def apply(state: _State, rng: np.random.Generator) -> None:
+        state.keypoint, state.score = tf.temporal_window(
+            state.keypoint, state.score, None if ctx.test_mode else rng, length=params.length, short=params.short
+        )
+
+    return apply
+
+
 def _uniform_sample(params: UniformSampleParams, ctx: _Context) -> Apply:
     low, high = params.p_interval
     if not 0 < low <= high <= 1:
@@ -334,8 +418,13 @@ _STEPS: dict[str, _StepType] = {
     "random_shear": _StepType(RandomShearParams, "augment", _random_shear),
     "random_flip": _StepType(RandomFlipParams, "augment", _random_flip),
     "part_drop": _StepType(PartDropParams, "augment", _part_drop),
+    "mirror_about_center": _StepType(MirrorAboutCenterParams, "augment", _mirror_about_center),
+    "reverse_time": _StepType(ReverseTimeParams, "augment", _reverse_time),
+    "point_noise": _StepType(PointNoiseParams, "augment", _point_noise),
+    "joint_noise": _StepType(JointNoiseParams, "augment", _joint_noise),
     "uniform_sample": _StepType(UniformSampleParams, "temporal", _uniform_sample),
     "random_crop_resize": _StepType(RandomCropResizeParams, "temporal", _random_crop_resize),
+    "temporal_window": _StepType(TemporalWindowParams, "temporal", _temporal_window),
     "modality": _StepType(ModalityParams, "features", _modality),
     "pad_persons": _StepType(PadPersonsParams, "persons", _pad_persons),
 }
@@ -388,19 +477,32 @@ def _check_order(names: list[str], num_clips: int) -> None:
             f"pipeline has {kinds.count('features')} 'modality' steps; concatenate features in one, e.g. 'j+b'"
         )
     if kinds.count("temporal") > 1:
-        raise InputError("pipeline has more than one temporal step (uniform_sample, random_crop_resize)")
+        raise InputError(
+            "pipeline has more than one temporal step (uniform_sample, random_crop_resize, temporal_window)"
+        )
     for position, (name, kind) in enumerate(zip(names, kinds), start=1):
         before = names[: position - 1]
         if kind in ("joints", "augment") and "modality" in before:
             raise InputError(f"pipeline step #{position} '{name}' works on joints and must come before 'modality'")
         if name == "pre_normalize_3d" and any(_STEPS[n].kind == "temporal" for n in before):
             raise InputError(f"pipeline step #{position} 'pre_normalize_3d' must come before temporal sampling")
-    if num_clips > 1 and "uniform_sample" not in names:
-        raise InputError(f"num_clips={num_clips} needs a 'uniform_sample' step")
+    if num_clips > 1 and "temporal" not in kinds:
+        raise InputError(
+            f"num_clips={num_clips} needs a temporal step: 'uniform_sample' (draws the clips) or "
+            "'temporal_window' / 'random_crop_resize' (the pipeline runs once per clip)"
+        )
 
 
 class Pipeline:
-    """A built pipeline: call it with a sample and a generator for float32 (clips, M, T, V, C')."""
+    """A built pipeline: call it with a sample and a generator for float32 (clips, M, T, V, C').
+
+    Clips: with `uniform_sample` the sampling step draws all `num_clips` clips from one pass of
+    the steps (the augmentations before it are shared by the clips). Without it (a
+    `temporal_window` or `random_crop_resize` step) the steps run once per clip, one after the
+    other on the same generator: in training the clips are independently augmented views of
+    the sample (GaitGraph's two SupCon views), the first the same as with num_clips=1; at test
+    time the steps are deterministic and the one view is repeated.
+    """
 
     def __init__(
         self,
@@ -417,6 +519,7 @@ class Pipeline:
         self.output_layout = output_layout
         self.test_mode = test_mode
         self.num_clips = num_clips
+        self._per_view = num_clips > 1 and "uniform_sample" not in [name for name, _ in self.steps]
 
     def __call__(self, sample: Sample, rng: np.random.Generator) -> np.ndarray:
         """Run the steps on one sample; the sample's arrays are not modified."""
@@ -425,6 +528,14 @@ class Pipeline:
                 f"sample '{sample.sample_id}': keypoint has shape {sample.keypoint.shape}, the pipeline's layout "
                 f"'{self.layout.name}' needs (M, T, {self.layout.num_joints}, C)"
             )
+        if not self._per_view:
+            return self._run_once(sample, rng)
+        if self.test_mode:
+            return np.repeat(self._run_once(sample, rng), self.num_clips, axis=0)
+        return np.concatenate([self._run_once(sample, rng) for _ in range(self.num_clips)], axis=0)
+
+    def _run_once(self, sample: Sample, rng: np.random.Generator) -> np.ndarray:
+        """One pass of the steps over the sample."""
         score = None if sample.score is None else sample.score[None]
         state = _State(sample.keypoint[None], score, sample.img_shape)
         for name, apply in self._run:
@@ -524,11 +635,30 @@ def plain_steps(modality: str = "j") -> list[dict]:
     ]
 
 
+def gaitgraph_steps(modality: str = "j") -> list[dict]:
+    """GaitGraph (tteepe/GaitGraph, src/train.py) on 2D COCO-17 poses in pixels with the score as
+    the third channel: mirror about the pose centre (p 0.5), reversed time (p 0.5), a random
+    60-frame window (the centre window at test), point noise 0.05 on x, y and the score, joint
+    noise 0.25 on x, y (the value its code uses; its --joint_noise_std 0.1 is ignored), 1 person.
+    No normalisation: the noise is in pixels, as in GaitGraph. For its two SupCon views build
+    the training pipeline with num_clips=2."""
+    return [
+        {"mirror_about_center": {"p": 0.5}},
+        {"reverse_time": {"p": 0.5}},
+        {"temporal_window": {"length": 60, "short": "loop"}},
+        {"point_noise": {"std": 0.05, "noise_score": True}},
+        {"joint_noise": {"std": 0.25}},
+        {"modality": {"name": modality}},
+        {"pad_persons": {"num_persons": 1}},
+    ]
+
+
 PRESETS: dict[str, Callable[[str], list[dict]]] = {
     "ntu": ntu_steps,
     "pku-mmd": pku_mmd_steps,
     "kinetics": kinetics_steps,
     "finegym": kinetics_steps,
     "plain": plain_steps,
+    "gaitgraph": gaitgraph_steps,
 }
 """Step lists by name (the released configurations' and `plain`); call with a modality name."""

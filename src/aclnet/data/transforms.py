@@ -19,6 +19,7 @@ from aclnet.skeleton import Layout
 RandomSource = np.random.Generator | np.random.RandomState
 ScoreMode = Literal["released", "mean"]
 ShortTestStart = Literal["random", "spread"]
+ShortWindow = Literal["loop", "pad", "error"]
 MODALITIES = ("j", "b", "k", "jm", "bm", "km")
 PYSKL_TEST_SEED = 255
 _ZERO_ATOL = 1e-8  # np.isclose(x, 0) with default tolerances means |x| <= 1e-8
@@ -281,6 +282,84 @@ def part_drop(
 
 
 # --------------------------------------------------------------------------------------------
+# Gait augmentations (GaitGraph, tteepe/GaitGraph src/datasets/augmentation.py)
+# --------------------------------------------------------------------------------------------
+# GaitGraph's poses have no missing joints (HRNet always places every joint). Here missing joints
+# (all coordinates zero, the sample convention) stay zero: they are left out of the mirror centre
+# and get no noise, so on data without missing joints the results are GaitGraph's.
+
+
+def mirror_about_center(keypoint: np.ndarray) -> np.ndarray:
+    """Mirror x about each pose's own centre: x -> 2 c - x, c the mean x of the present joints of
+    that person in that frame (GaitGraph's MirrorPoses). Unlike `flip`, joints are not swapped
+    left/right and no image width is used; other channels and missing joints are unchanged.
+    Any leading axes; returns float32."""
+    out = keypoint.astype(np.float32, copy=True)
+    present = joint_present(out)
+    x = out[..., 0]
+    count = present.sum(axis=-1, keepdims=True)
+    center = np.where(present, x, 0).sum(axis=-1, keepdims=True) / np.maximum(count, 1)
+    out[..., 0] = np.where(present, 2 * center - x, x)
+    return out
+
+
+def random_mirror_about_center(keypoint: np.ndarray, rng: np.random.Generator, p: float = 0.5) -> np.ndarray:
+    """`mirror_about_center` with probability p (one draw per call)."""
+    if rng.random() < p:
+        return mirror_about_center(keypoint)
+    return keypoint.copy()
+
+
+def reverse_time(
+    keypoint: np.ndarray, score: np.ndarray | None
+) -> tuple[np.ndarray, np.ndarray | None]:
+    """The frames in reverse order (GaitGraph's FlipSequence). Frames are axis -3 of keypoints,
+    -2 of scores."""
+    return np.flip(keypoint, axis=-3).copy(), None if score is None else np.flip(score, axis=-2).copy()
+
+
+def random_reverse_time(
+    keypoint: np.ndarray, score: np.ndarray | None, rng: np.random.Generator, p: float = 0.5
+) -> tuple[np.ndarray, np.ndarray | None]:
+    """`reverse_time` with probability p (one draw per call)."""
+    if rng.random() < p:
+        return reverse_time(keypoint, score)
+    return keypoint.copy(), None if score is None else score.copy()
+
+
+def point_noise(
+    keypoint: np.ndarray,
+    score: np.ndarray | None,
+    rng: np.random.Generator,
+    std: float,
+    *,
+    noise_score: bool = False,
+) -> tuple[np.ndarray, np.ndarray | None]:
+    """Independent Gaussian noise N(0, std) on every coordinate of every present joint in every
+    frame (GaitGraph's PointNoise), in the units of the coordinates. With `noise_score` the
+    score gets its own noise too (GaitGraph's score is its third channel and is noised); the
+    keypoint noise is drawn first. Missing joints stay zero. Any leading axes; float32."""
+    present = joint_present(keypoint)
+    noise = rng.normal(0.0, std, keypoint.shape).astype(np.float32)
+    out = (keypoint + noise * present[..., None]).astype(np.float32, copy=False)
+    if score is None:
+        return out, None
+    if not noise_score:
+        return out, score.copy()
+    score_noise = rng.normal(0.0, std, score.shape).astype(np.float32)
+    return out, (score + score_noise * present).astype(np.float32, copy=False)
+
+
+def joint_noise(keypoint: np.ndarray, rng: np.random.Generator, std: float) -> np.ndarray:
+    """One Gaussian offset N(0, std) per joint and coordinate, the same in every frame (GaitGraph's
+    JointNoise; one offset per person and joint, frames axis -3). Scores are not touched; missing
+    joints stay zero. Any leading axes; float32."""
+    shape = keypoint.shape[:-3] + (1,) + keypoint.shape[-2:]
+    offset = rng.normal(0.0, std, shape).astype(np.float32)
+    return (keypoint + offset * joint_present(keypoint)[..., None]).astype(np.float32, copy=False)
+
+
+# --------------------------------------------------------------------------------------------
 # Temporal sampling
 # --------------------------------------------------------------------------------------------
 
@@ -408,6 +487,57 @@ def random_crop_resize(
     start, crop = crop_window(keypoint.shape[-3], ratio, rng, min_length)
     out = resize_frames(keypoint, start, crop, length, keypoint.ndim - 3)
     return out, None if score is None else resize_frames(score, start, crop, length, score.ndim - 2)
+
+
+def window_indices(
+    num_frames: int, length: int, rng: np.random.Generator | None, short: ShortWindow = "loop"
+) -> np.ndarray:
+    """(length,) frame indices of one contiguous window; -1 marks a padded frame.
+
+    T >= L: frames start..start+L-1, start uniform in [0, T - L], or (T - L) // 2 without a
+    generator (GaitGraph's SelectSequenceCenter). T < L by `short`: 'loop' repeats the frames
+    cyclically from a random start (0 without a generator), 'pad' takes the T frames then L - T
+    padded ones, 'error' raises (GaitGraph drops sequences with fewer than L + 1 frames).
+    """
+    if num_frames < 1 or length < 1:
+        raise InputError(f"temporal window needs positive sizes, got {num_frames} frames and length {length}")
+    if num_frames >= length:
+        start = (num_frames - length) // 2 if rng is None else int(rng.integers(num_frames - length + 1))
+        return np.arange(start, start + length)
+    if short == "error":
+        raise InputError(
+            f"the sequence has {num_frames} frames, fewer than the window's {length} "
+            "(short='error'; use 'loop' or 'pad', or drop such sequences from the data)"
+        )
+    if short == "pad":
+        return np.where(np.arange(length) < num_frames, np.arange(length), -1)
+    start = 0 if rng is None else int(rng.integers(num_frames))
+    return (start + np.arange(length)) % num_frames
+
+
+def temporal_window(
+    keypoint: np.ndarray,
+    score: np.ndarray | None,
+    rng: np.random.Generator | None,
+    *,
+    length: int = 60,
+    short: ShortWindow = "loop",
+) -> tuple[np.ndarray, np.ndarray | None]:
+    """A contiguous window of `length` frames (see `window_indices`): random in training, the
+    centre window without a generator; padded frames are zeros (scores too). Frames are axis -3
+    of keypoints, -2 of scores."""
+    indices = window_indices(keypoint.shape[-3], length, rng, short)
+    keep = indices >= 0
+
+    def take(array: np.ndarray, axis: int) -> np.ndarray:
+        out = np.take(array, np.maximum(indices, 0), axis=axis)
+        if not keep.all():
+            shape = [1] * out.ndim
+            shape[axis] = length
+            out = out * keep.reshape(shape).astype(out.dtype)
+        return out
+
+    return take(keypoint, keypoint.ndim - 3), None if score is None else take(score, score.ndim - 2)
 
 
 # --------------------------------------------------------------------------------------------
