@@ -43,15 +43,15 @@ from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
 from contextlib import contextmanager
 from dataclasses import dataclass
-from functools import cache, partial
+from functools import partial
 from pathlib import Path
 from typing import Any, Literal
 
 import numpy as np
 import yaml
 
-from aclnet.data.sample import SampleSet
 from aclnet.engine.config import ExperimentConfig, dump_config, load_config
+from aclnet.engine.run_folder import RunFolder
 from aclnet.errors import InputError
 from aclnet.fileio import atomic_write_bytes, atomic_write_csv
 
@@ -219,19 +219,11 @@ def run_config(run: Run, settings: Settings, data_root: Path, extra: Iterable[st
     return load_config(name, [*overrides, *schedule, *extra])
 
 
-@cache
-def _sample_set(data_format: str, path: Path) -> SampleSet:
-    from aclnet.data.formats import read_format
-
-    return read_format(data_format, path)
-
-
 def training_samples(config: ExperimentConfig) -> int:
     """Samples the run trains on: its training split less the held-out validation subjects."""
-    from aclnet.tasks.action_recognition import split_data
+    from aclnet.tasks.registry import make_task
 
-    assert config.data.path is not None
-    return len(split_data(config, _sample_set(config.data.format, config.data.path)).train)
+    return len(make_task(config).load_data().train)
 
 
 RunStatus = Literal["done", "partial", "todo"]
@@ -239,9 +231,10 @@ RunStatus = Literal["done", "partial", "todo"]
 
 def run_status(work_dir: Path) -> RunStatus:
     """done: tested; partial: a checkpoint to resume from; todo: nothing usable."""
-    if (work_dir / "test_report.json").exists():
+    folder = RunFolder(work_dir)
+    if folder.finished:
         return "done"
-    return "partial" if (work_dir / "latest.pt").exists() else "todo"
+    return "partial" if folder.latest.exists() else "todo"
 
 
 def execute_run(run: Run, settings: Settings, root: Path, data_root: Path, extra: tuple[str, ...],
@@ -251,7 +244,8 @@ def execute_run(run: Run, settings: Settings, root: Path, data_root: Path, extra
     A folder holding a run of another configuration is refused, so changed settings never mix."""
     import torch
 
-    from aclnet.tasks.action_recognition import train
+    from aclnet.engine.run import train
+    from aclnet.tasks.registry import make_task
 
     torch.set_num_threads(threads)
     config = run_config(run, settings, data_root, extra)
@@ -260,11 +254,11 @@ def execute_run(run: Run, settings: Settings, root: Path, data_root: Path, extra
         status = run_status(work_dir)
         if status == "done":
             return 0.0
-        saved = work_dir / "config.yaml"
+        saved = RunFolder(work_dir).config
         if saved.exists() and saved.read_text() != dump_config(config):
             raise InputError(f"{work_dir}: holds a run of a different configuration; remove it or use another --root")
         start = time.perf_counter()
-        train(config, work_dir, resume=status == "partial", force=status == "todo")
+        train(make_task(config), work_dir, resume=status == "partial", force=status == "todo")
         wall = time.perf_counter() - start
         (work_dir / "suite.json").write_text(json.dumps({"wall_s": wall, "resumed": status == "partial"}))
     return wall
@@ -293,7 +287,7 @@ SUMMARY_COLUMNS = ("dataset", "protocol", "variant", "modality", "runs", "top1_m
 
 def _best_val(work_dir: Path) -> float:
     """Highest validation top-1 in the run's metrics.csv (NaN when there is none)."""
-    path = work_dir / "metrics.csv"
+    path = RunFolder(work_dir).metrics
     if not path.exists():
         return math.nan
     with path.open() as handle:
@@ -303,8 +297,9 @@ def _best_val(work_dir: Path) -> float:
 
 def run_row(run: Run, work_dir: Path) -> dict[str, Any]:
     """The ledger row of a finished run, from the files it wrote."""
-    report = json.loads((work_dir / "test_report.json").read_text())
-    config = yaml.safe_load((work_dir / "config.yaml").read_text())
+    folder = RunFolder(work_dir)
+    report = folder.read_report()
+    config = yaml.safe_load(folder.config.read_text())
     suite = work_dir / "suite.json"
     wall = json.loads(suite.read_text())["wall_s"] if suite.exists() else math.nan
     return {
@@ -320,7 +315,7 @@ def ensemble_row(streams: dict[str, dict[str, Any]], root: Path, runs: dict[str,
     from aclnet.engine.ensemble import ensemble
 
     order = list(STREAMS)
-    result, _ = ensemble([root / runs[m].relpath / "test_scores.npz" for m in order], [STREAMS[m] for m in order])
+    result, _ = ensemble([RunFolder(root / runs[m].relpath).test_scores for m in order], [STREAMS[m] for m in order])
     first = streams["j"]
     return {
         **{k: first[k] for k in ("dataset", "protocol", "part", "seed", "variant", "epochs")},
@@ -533,7 +528,7 @@ def _describe_run(run: Run) -> str:
 
 
 def _report(run: Run, root: Path, wall: float, done: int, total: int) -> None:
-    report = json.loads((root / run.relpath / "test_report.json").read_text())
+    report = RunFolder(root / run.relpath).read_report()
     print(f"[{done}/{total}] {_describe_run(run)}: top1 {report['top1']:.2f}  mean class "
           f"{report['mean_class']:.2f}  ({wall:.0f} s)", flush=True)
 

@@ -1,6 +1,6 @@
 """Training-step speed of the ACLNet GCN: cross-entropy only versus full ACLNet, and the overhead.
 
-Both variants are `Recognizer`s with the same backbone and classifier weights (published architecture
+Both variants are `SkeletonModel`s with the same backbone and classifier weights (published architecture
 unless --preset); the ACLNet variant adds the two projections, Inter-ACL with Motion Families and FAT
 (released rules, K = 10) and Intra-ACL. A step is the trainer's own `Trainer.train_step` (forward, CE
 and both losses, backward, SGD with Nesterov momentum and weight decay, cosine schedule) on batches
@@ -41,11 +41,12 @@ from torch import Tensor
 
 from aclnet.engine.config import DataConfig, ExperimentConfig, OptimConfig, TrainConfig
 from aclnet.engine.distributed import DistInfo
-from aclnet.engine.recognizer import Recognizer
+from aclnet.engine.run_folder import RunFolder
 from aclnet.engine.trainer import Trainer
 from aclnet.fileio import atomic_write_bytes, atomic_write_csv
 from aclnet.losses import InterClassAffinityLoss, IntraClassMarginLoss
 from aclnet.models import ACLNetGCN
+from aclnet.models.skeleton_model import SkeletonModel, projected_loss
 from aclnet.skeleton import get_layout
 
 MODES = {"fp32": (False, False), "bf16": (True, False), "bf16-compile": (True, True)}  # (autocast, compile)
@@ -80,7 +81,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--steps", type=int, help="timed steps per block (default 1 on cpu, 5 on cuda)")
     parser.add_argument("--repeats", type=int, help="timed blocks per variant (default 9 on cpu, 7 on cuda)")
     parser.add_argument("--warmup", type=int, default=2, help="least untimed steps per variant")
-    parser.add_argument("--compile-target", choices=("backbone", "recognizer"), default="backbone",
+    parser.add_argument("--compile-target", choices=("backbone", "model"), default="backbone",
                         help="what bf16-compile compiles")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--out", type=Path, help="write the rows to this .csv or .json file")
@@ -152,7 +153,7 @@ class Variant:
     """A model with its trainer and what its timed blocks measured."""
 
     name: str
-    model: Recognizer
+    model: SkeletonModel
     trainer: Trainer
     wall: list[float] = field(default_factory=list)
     cpu: list[float] = field(default_factory=list)
@@ -191,23 +192,25 @@ class PeakMemory:
 
 def build_variant(name: str, args: argparse.Namespace, device: torch.device, amp: bool, compiled: bool,
                   work_dir: Path) -> Variant:
-    """A Recognizer (same seed, so both variants share backbone and classifier weights) in a Trainer."""
+    """A SkeletonModel (same seed, so both variants share backbone and classifier weights) in a Trainer."""
     torch.manual_seed(args.seed)
     backbone = ACLNetGCN(args.layout, preset=args.preset)
     aclnet = name == "aclnet"
-    model = Recognizer(
-        backbone, args.classes, embedding_dim=EMBEDDING_DIM,
-        inter_loss=InterClassAffinityLoss(args.classes, EMBEDDING_DIM, start_epoch=START_EPOCH) if aclnet else None,
-        intra_loss=IntraClassMarginLoss(args.memory, EMBEDDING_DIM) if aclnet else None,
-    )
+    aux = {
+        "inter": projected_loss(backbone, InterClassAffinityLoss(args.classes, EMBEDDING_DIM, start_epoch=START_EPOCH),
+                                weight=0.1, source="topology", dim=EMBEDDING_DIM),
+        "intra": projected_loss(backbone, IntraClassMarginLoss(args.memory, EMBEDDING_DIM), weight=0.1,
+                                source="topology", dim=EMBEDDING_DIM),
+    } if aclnet else {}
+    model = SkeletonModel(backbone, args.classes, aux_losses=aux)
     if compiled:
-        (model if args.compile_target == "recognizer" else model.backbone).compile()
+        (model if args.compile_target == "model" else model.backbone).compile()
     config = ExperimentConfig(data=DataConfig(format="synthetic"), optim=OptimConfig(batch_size=args.batch),
                               train=TrainConfig(amp=amp, device=device.type))
     # The trainer only needs the loader's length (steps per epoch for the cosine schedule).
     loader = [None] * 1000
-    trainer = Trainer(config, model, loader, None, work_dir / name, device, DistInfo(),  # type: ignore[arg-type]
-                      class_names=[str(c) for c in range(args.classes)])
+    trainer = Trainer(config, model, loader, None, RunFolder(work_dir / name), device, DistInfo(),  # type: ignore[arg-type]
+                      primary_metric="top1", class_names=[str(c) for c in range(args.classes)])
     return Variant(name, model, trainer)
 
 
@@ -243,9 +246,9 @@ def warm_up(variant: Variant, batches: list[tuple[Tensor, Tensor]], args: argpar
     """Untimed steps: kernels, allocator and compilation; for ACLNet also the loss state (statistics
     in epoch START_EPOCH, then the next epoch: families rebuilt, memory filled). Returns the last losses."""
     model = variant.model
-    fill = math.ceil(args.memory / args.batch) if model.intra_loss is not None else 0
+    fill = math.ceil(args.memory / args.batch) if "intra" in model.aux else 0
     total = max(args.warmup, fill + 1)
-    statistics_steps = max(1, total // 3) if model.inter_loss is not None else 0
+    statistics_steps = max(1, total // 3) if "inter" in model.aux else 0
     losses: dict[str, Tensor] = {}
     for step in range(total):
         model.set_epoch(START_EPOCH if step < statistics_steps else START_EPOCH + 1)
@@ -259,9 +262,10 @@ def check_loss_path(variant: Variant, losses: dict[str, float]) -> None:
     """After warm-up, ACLNet must be on the loss path the timed steps claim: families built, memory full."""
     if not all(math.isfinite(v) for v in losses.values()):
         raise RuntimeError(f"{variant.name}: non-finite losses after warm-up: {losses}")
-    inter, intra = variant.model.inter_loss, variant.model.intra_loss
-    if inter is None or intra is None:
+    aux = variant.model.aux
+    if "inter" not in aux or "intra" not in aux:
         return
+    inter, intra = aux["inter"].loss, aux["intra"].loss
     if inter.epoch <= inter.start_epoch or not bool(inter.families.any()):
         raise RuntimeError(f"{variant.name}: the inter loss is not switched on after warm-up")
     if int(intra.filled) < intra.memory_size or losses["inter"] == 0.0:

@@ -9,7 +9,9 @@ import torch
 
 from aclnet.engine.config import load_config
 from aclnet.engine.distributed import init_distributed
-from aclnet.tasks.action_recognition import build_trainer, prepare_work_dir, seed_everything
+from aclnet.engine.run import build_trainer, seed_everything
+from aclnet.engine.run_folder import RunFolder
+from aclnet.tasks.registry import make_task
 
 out = Path(sys.argv[1])
 config = load_config("synthetic-j", [
@@ -18,12 +20,13 @@ config = load_config("synthetic-j", [
 ])
 seed_everything(config)
 info = init_distributed("cpu")
+run = RunFolder(out / "run")
 if info.is_main:
-    prepare_work_dir(out / "run", resume=False, force=False)
+    run.prepare(resume=False, force=False)
 torch.distributed.barrier()
-trainer, _ = build_trainer(config, out / "run", info, torch.device("cpu"))
+trainer, _ = build_trainer(make_task(config), run, info, torch.device("cpu"))
 trainer.fit()
-loss = trainer.model.inter_loss
+loss = trainer.model.aux["inter"].loss
 torch.save({"confusion": loss.confusion, "families": loss.families, "prototypes": loss.prototypes},
            out / f"rank{info.rank}.pt")
 torch.distributed.destroy_process_group()

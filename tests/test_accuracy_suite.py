@@ -98,10 +98,10 @@ class FakeTrain:
     def __init__(self) -> None:
         self.calls: list[dict] = []
 
-    def __call__(self, config, work_dir: Path, *, resume: bool = False, force: bool = False) -> dict:
+    def __call__(self, task, work_dir: Path, *, resume: bool = False, force: bool = False) -> dict:
         self.calls.append({"work_dir": work_dir, "resume": resume, "force": force})
         work_dir.mkdir(parents=True, exist_ok=True)
-        (work_dir / "config.yaml").write_text(dump_config(config))
+        (work_dir / "config.yaml").write_text(dump_config(task.config))
         (work_dir / "test_report.json").write_text(json.dumps({"top1": 50.0, "mean_class": 40.0}))
         return {}
 
@@ -109,7 +109,7 @@ class FakeTrain:
 def test_execute_run_trains_resumes_skips_and_refuses(suite: ModuleType, tmp_path: Path, data_root: Path,
                                                       monkeypatch: pytest.MonkeyPatch) -> None:
     fake = FakeTrain()
-    monkeypatch.setattr("aclnet.tasks.action_recognition.train", fake)
+    monkeypatch.setattr("aclnet.engine.run.train", fake)
     fresh = suite.Run("florence3d", "splits", "split01", 0, "ce", "j")
     partial = suite.Run("florence3d", "splits", "split01", 0, "aclnet", "j")
     mismatch = suite.Run("florence3d", "splits", "split02", 0, "aclnet", "j")
@@ -142,12 +142,12 @@ def test_run_suite_goes_on_after_a_failed_run(suite: ModuleType, tmp_path: Path,
                                              monkeypatch: pytest.MonkeyPatch) -> None:
     fake = FakeTrain()
 
-    def flaky(config, work_dir: Path, **kwargs) -> dict:
+    def flaky(task, work_dir: Path, **kwargs) -> dict:
         if "split01-ce" in work_dir.name:
             raise RuntimeError("out of memory")
-        return fake(config, work_dir, **kwargs)
+        return fake(task, work_dir, **kwargs)
 
-    monkeypatch.setattr("aclnet.tasks.action_recognition.train", flaky)
+    monkeypatch.setattr("aclnet.engine.run.train", flaky)
     runs = suite.plan_runs(suite.QUICK, ["florence3d", "utkinect"])
     done: list[int] = []
     failures = suite.run_suite(runs, suite.QUICK, tmp_path, data_root, (), jobs=1, threads=1,

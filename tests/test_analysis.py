@@ -55,10 +55,10 @@ def _model_state(families=FAMILIES, affinity=AFFINITY) -> dict[str, torch.Tensor
     c = len(families)
     return {
         "cls_head.fc.weight": torch.zeros(c, 4),
-        "inter_loss.confusion": torch.zeros(c, c, dtype=torch.long),
-        "inter_loss.prototypes": torch.randn(c, 8),
-        "inter_loss.families": torch.tensor(families, dtype=torch.bool),
-        "inter_loss.affinity": torch.tensor(affinity, dtype=torch.float32),
+        "aux.inter.loss.confusion": torch.zeros(c, c, dtype=torch.long),
+        "aux.inter.loss.prototypes": torch.randn(c, 8),
+        "aux.inter.loss.families": torch.tensor(families, dtype=torch.bool),
+        "aux.inter.loss.affinity": torch.tensor(affinity, dtype=torch.float32),
     }
 
 
@@ -105,7 +105,7 @@ def test_family_table_reads_a_real_loss_state(tmp_path):
     loss = InterClassAffinityLoss(6, 8, k=2, overlap_threshold=1, start_epoch=1)
     loss.confusion.copy_(torch.randint(0, 20, (6, 6), generator=torch.Generator().manual_seed(0)))
     loss.rebuild_families()
-    model = {f"inter_loss.{key}": value for key, value in loss.state_dict().items()}
+    model = {f"aux.inter.loss.{key}": value for key, value in loss.state_dict().items()}
     _write_run(tmp_path / "best.pt", model, _config_text(inter={"k": 2, "overlap_threshold": 1}))
     rows = family_table(tmp_path)
     assert [r["size"] for r in rows] == loss.families.sum(1).tolist()
@@ -128,9 +128,9 @@ def test_family_table_refuses_runs_without_families(tmp_path):
     with pytest.raises(InputError, match="no class has a Motion Family"):
         family_table(tmp_path / "early.pt")
     state = _model_state()
-    del state["inter_loss.affinity"]
+    del state["aux.inter.loss.affinity"]
     _write_run(tmp_path / "partial.pt", state, _config_text())
-    with pytest.raises(InputError, match="lacks inter_loss.affinity"):
+    with pytest.raises(InputError, match="lacks aux.inter.loss.affinity"):
         family_table(tmp_path / "partial.pt")
     _write_run(tmp_path / "names.pt", _model_state(), _config_text(), names=NAMES[:5])
     with pytest.raises(InputError, match="class_names must be 6"):

@@ -42,7 +42,7 @@ def test_overrides_are_dotted_yaml_values():
     [
         (["optim.lrr=1"], r"optim.lrr: unknown key"),
         (["optim.lr=fast"], r"optim.lr: Input should be a valid number"),
-        (["model.backbone=resnet"], r"unknown backbone 'resnet'; valid: aclnet_gcn, ctrgcn, stgcn"),
+        (["model.backbone=resnet"], r"unknown backbone 'resnet'; valid: aclnet_gcn, ctrgcn, resgcn, stgcn"),
         (["data.modality=j+x"], r"unknown modality \['x'\]"),
         (["loss.inter.family_mode=mine"], r"loss.inter.family_mode"),
         (["optim.lr"], r"expected KEY=VALUE"),

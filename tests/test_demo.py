@@ -6,8 +6,9 @@ import torch
 
 from aclnet.data.synthetic import confusable_groups
 from aclnet.engine.checkpoint import load_checkpoint
-from aclnet.tasks.action_recognition import train
+from aclnet.engine.run import train
 from aclnet.tasks.demo import demo_configs, family_recovery, run_demo
+from aclnet.tasks.registry import make_task
 
 
 def test_family_recovery_by_hand():
@@ -19,8 +20,8 @@ def test_family_recovery_by_hand():
 
 def test_learned_families_recover_confusable_groups(tmp_path):
     config = demo_configs(["optim.epochs=12", "train.val_interval=12"])["aclnet"]
-    train(config, tmp_path / "aclnet")
-    families = load_checkpoint(tmp_path / "aclnet" / "latest.pt")["model"]["inter_loss.families"]
+    train(make_task(config), tmp_path / "aclnet")
+    families = load_checkpoint(tmp_path / "aclnet" / "latest.pt")["model"]["aux.inter.loss.families"]
     groups = confusable_groups(config.data.synthetic.num_classes, config.data.synthetic.group_size)
     shares = family_recovery(families, groups)
     # Families of two members among 11 other classes would hold a group mate 2/11 of the time by chance.

@@ -253,20 +253,28 @@ def test_topology_from_mean_input_equals_per_frame_order_values_and_gradients():
 # --- released checkpoint conversion -----------------------------------------------------------
 
 
+class _Projected(nn.Module):
+    """An auxiliary entry's projection, under the name `SkeletonModel` gives it."""
+
+    def __init__(self, in_features: int) -> None:
+        super().__init__()
+        self.projection = ProjectionHead(in_features)
+
+
 class ProjectModel(nn.Module):
-    """The attributes the lead's Recognizer has: backbone, cls_head, inter_projection, intra_projection."""
+    """The module names of the project's model: backbone, cls_head, aux.inter.projection, aux.intra.projection."""
 
     def __init__(self, layout: str = "nturgb+d", in_channels: int = 3, num_classes: int = 60) -> None:
         super().__init__()
         self.backbone = ACLNetGCN(layout, in_channels)
         v = self.backbone.num_joints
         self.cls_head = ClassificationHead(self.backbone.out_channels, num_classes)
-        self.inter_projection = ProjectionHead(v * v)
-        self.intra_projection = ProjectionHead(v * v)
+        self.aux = nn.ModuleDict({"inter": _Projected(v * v), "intra": _Projected(v * v)})
 
     def forward(self, x: Tensor) -> tuple[Tensor, Tensor, Tensor]:
         out = self.backbone(x)
-        return self.cls_head(out.pooled), self.inter_projection(out.topology), self.intra_projection(out.topology)
+        return (self.cls_head(out.pooled), self.aux["inter"].projection(out.topology),
+                self.aux["intra"].projection(out.topology))
 
 
 def bn_eval(x: Tensor, state: dict[str, Tensor], prefix: str) -> Tensor:
@@ -465,7 +473,7 @@ def test_projection_sources():
 def test_build_backbone_and_bad_options():
     torch.manual_seed(0)
     assert isinstance(build_backbone("ctrgcn", layout="coco", preset="small"), CTRGCN)
-    with pytest.raises(InputError, match=r"valid backbones are \['aclnet_gcn', 'ctrgcn', 'stgcn'\]"):
+    with pytest.raises(InputError, match=r"valid backbones are \['aclnet_gcn', 'ctrgcn', 'resgcn', 'stgcn'\]"):
         build_backbone("resnet")
     with pytest.raises(InputError, match=r"valid presets are \['small'\]"):
         ACLNetGCN(preset="tiny")

@@ -18,13 +18,9 @@ from aclnet.cli import main
 from aclnet.engine.checkpoint import load_checkpoint
 from aclnet.engine.config import load_config
 from aclnet.engine.distributed import DistInfo
-from aclnet.tasks.action_recognition import (
-    build_trainer,
-    load_sample_set,
-    prepare_work_dir,
-    seed_everything,
-    split_data,
-)
+from aclnet.engine.run import build_trainer, seed_everything
+from aclnet.engine.run_folder import RunFolder
+from aclnet.tasks.registry import make_task
 
 # Small and quick: 3 epochs of a few steps on the CPU preset; the inter loss switches on at epoch 1.
 QUICK = [
@@ -72,8 +68,9 @@ def test_two_epochs_equal_one_plus_resumed_one(tmp_path):
     run = tmp_path / "b"
     config = load_config("synthetic-j", settings)
     seed_everything(config)
-    prepare_work_dir(run, resume=False, force=False)
-    trainer, _ = build_trainer(config, run, DistInfo(), torch.device("cpu"))
+    folder = RunFolder(run)
+    folder.prepare(resume=False, force=False)
+    trainer, _ = build_trainer(make_task(config), folder, DistInfo(), torch.device("cpu"))
     trainer.fit(until_epoch=1)
     assert load_checkpoint(run / "latest.pt")["epoch"] == 1
     _run(["train", "synthetic-j", "--work-dir", str(run), "--resume", "--set", *settings])
@@ -122,8 +119,8 @@ def test_torchrun_two_processes_share_statistics(tmp_path):
 def test_select_on_last_holds_nothing_out_and_tests_the_final_epoch(tmp_path):
     no_val_split = [*QUICK, "optim.epochs=2", "data.val_split=null"]
     config = load_config("synthetic-j", [*no_val_split, "train.select_on=last"])
-    held = split_data(load_config("synthetic-j", no_val_split), load_sample_set(config))
-    data = split_data(config, load_sample_set(config))
+    held = make_task(load_config("synthetic-j", no_val_split)).load_data()
+    data = make_task(config).load_data()
     assert data.val == [] and len(data.train) == len(held.train) + len(held.val) and len(held.val) > 0
     for name, settings, validated in (("no-val", [*no_val_split, "train.select_on=last"], False),
                                       ("val", [*QUICK, "optim.epochs=2", "train.select_on=last"], True)):

@@ -89,42 +89,41 @@ def _load_config(args: argparse.Namespace):
 
 
 def cmd_train(args: argparse.Namespace) -> None:
-    """Train an experiment, then test the chosen checkpoint on the test split."""
-    from aclnet.tasks.action_recognition import train
+    """Train an experiment, then test the chosen checkpoint."""
+    from aclnet.engine.run import train
+    from aclnet.tasks.registry import make_task
 
-    config = _load_config(args)
-    work_dir = Path(args.work_dir or Path("work_dirs") / config.name)
-    report = train(config, work_dir, resume=args.resume, force=args.force)
+    task = make_task(_load_config(args))
+    work_dir = Path(args.work_dir or Path("work_dirs") / task.config.name)
+    report = train(task, work_dir, resume=args.resume, force=args.force)
     if report:
-        print(_format_report(report))
+        print(task.summary(report))
         print(f"run in {work_dir}")
 
 
 def cmd_test(args: argparse.Namespace) -> None:
     """Test a checkpoint (several clips), optionally with a body part occluded."""
-    from aclnet.tasks.action_recognition import occlusion_table, test
+    from aclnet.analysis.occlusion import occlusion_table, test_occluded
+    from aclnet.engine.run import test
+    from aclnet.tasks.registry import make_task
 
-    config = _load_config(args)
+    task = make_task(_load_config(args))
+    checkpoint = Path(args.checkpoint)
     out = Path(args.out) if args.out else None
     if args.occlude == "all":
-        print(occlusion_table(config, Path(args.checkpoint), clips=args.clips))
+        print(occlusion_table(task, checkpoint, clips=args.clips))
         return
-    report = test(config, Path(args.checkpoint), clips=args.clips, out=out, occlude=args.occlude, force=args.force)
-    print(_format_report(report))
-    matrix = report["confusion_matrix"]
-    if len(matrix) <= 30:
+    if args.occlude is not None:
+        report = test_occluded(task, checkpoint, args.occlude, clips=args.clips, scores_out=out, force=args.force)
+    else:
+        report = test(task, checkpoint, clips=args.clips, scores_out=out, force=args.force)
+    print(task.summary(report))
+    matrix = report.get("confusion_matrix")
+    if matrix is not None and len(matrix) <= 30:
         print("confusion matrix (rows: true class, columns: predicted):")
         print("\n".join(" ".join(f"{n:4d}" for n in row) for row in matrix))
-    if out is not None:
+    if out is not None and out.exists():
         print(f"wrote {out}")
-
-
-def _format_report(report: dict) -> str:
-    keys = ("top1", "top5", "mean_class")
-    values = "  ".join(f"{k} {report[k]:.2f}" for k in keys)
-    extra = f", occluded: {report['occluded']}" if "occluded" in report else ""
-    where = f"{report['split']}, {report['clips']} clips, {report['samples']} samples{extra}"
-    return f"test ({where}): {values}  [checkpoint chosen on the {report['selection']}]"
 
 
 def cmd_ensemble(args: argparse.Namespace) -> None:

@@ -1,6 +1,6 @@
 """The Motion Families a run learned: each class with its family members, affinity weights and FAT temperature.
 
-Read from a checkpoint's inter-loss state (`inter_loss.families`, `inter_loss.affinity`) and its resolved
+Read from a checkpoint's inter-loss state (`aux.inter.loss.families`, `aux.inter.loss.affinity`) and its resolved
 configuration; temperatures come from the loss's own rule (METHOD.md, Inter-ACL steps 4 and 6), not a copy.
 """
 
@@ -15,6 +15,7 @@ import yaml
 
 from aclnet.engine.checkpoint import load_checkpoint
 from aclnet.engine.config import ExperimentConfig, validate_config
+from aclnet.engine.run_folder import resolve_checkpoint
 from aclnet.errors import InputError
 from aclnet.losses import InterClassAffinityLoss, scale_for_small_dataset
 
@@ -45,17 +46,6 @@ def describe_families(
     return described
 
 
-def resolve_checkpoint(run_dir_or_checkpoint: str | Path) -> Path:
-    """A checkpoint file as given, or a run folder's `best.pt` (the tested checkpoint), else its `latest.pt`."""
-    path = Path(run_dir_or_checkpoint)
-    if not path.is_dir():
-        return path
-    for name in ("best.pt", "latest.pt"):
-        if (path / name).is_file():
-            return path / name
-    raise InputError(f"{path}: no best.pt or latest.pt in this run folder")
-
-
 def _run_config(payload: dict[str, Any], path: Path) -> ExperimentConfig:
     """The configuration saved in the checkpoint (it says K, the family mode and the temperatures)."""
     text = payload.get("config")
@@ -74,23 +64,23 @@ def _inter_state(model: dict[str, Any], path: Path) -> dict[str, torch.Tensor]:
     """The inter loss's families, affinity and prototypes, checked for shape and type."""
     if not isinstance(model, dict):
         raise InputError(f"{path}: the checkpoint's 'model' entry is not a state dict")
-    present = {key: model.get(f"inter_loss.{key}") for key in _STATE_KEYS}
+    present = {key: model.get(f"aux.inter.loss.{key}") for key in _STATE_KEYS}
     if all(value is None for value in present.values()):
-        raise InputError(f"{path}: the run had no inter loss (no inter_loss.* state in the model); "
+        raise InputError(f"{path}: the run had no inter loss (no aux.inter.loss.* state in the model); "
                          "Motion Families exist only when loss.inter.enabled is true")
     missing = [key for key, value in present.items() if not isinstance(value, torch.Tensor)]
     if missing:
-        raise InputError(f"{path}: inter-loss state lacks {', '.join(f'inter_loss.{k}' for k in missing)}")
+        raise InputError(f"{path}: inter-loss state lacks {', '.join(f'aux.inter.loss.{k}' for k in missing)}")
     families, affinity, prototypes = (present[key] for key in _STATE_KEYS)
     num_classes = families.shape[0] if families.dim() == 2 else -1
     if families.shape != (num_classes, num_classes) or families.dtype != torch.bool or num_classes < 2:
-        raise InputError(f"{path}: inter_loss.families must be a square bool matrix, got "
+        raise InputError(f"{path}: aux.inter.loss.families must be a square bool matrix, got "
                          f"{tuple(families.shape)} {families.dtype}")
     if affinity.shape != families.shape or not affinity.is_floating_point():
-        raise InputError(f"{path}: inter_loss.affinity must be a float {tuple(families.shape)} matrix, got "
+        raise InputError(f"{path}: aux.inter.loss.affinity must be a float {tuple(families.shape)} matrix, got "
                          f"{tuple(affinity.shape)} {affinity.dtype}")
     if prototypes.dim() != 2 or prototypes.shape[0] != num_classes:
-        raise InputError(f"{path}: inter_loss.prototypes must be ({num_classes}, D), got {tuple(prototypes.shape)}")
+        raise InputError(f"{path}: aux.inter.loss.prototypes must be ({num_classes}, D), got {tuple(prototypes.shape)}")
     return present
 
 

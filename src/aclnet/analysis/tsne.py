@@ -3,7 +3,6 @@ epoch, coloured by class, as the paper's Fig. 5."""
 
 from __future__ import annotations
 
-import re
 from pathlib import Path
 
 import matplotlib
@@ -15,22 +14,21 @@ from sklearn.manifold import TSNE  # noqa: E402
 
 from aclnet.analysis.per_class import write_figure  # noqa: E402
 from aclnet.engine.evaluation import load_scores  # noqa: E402
+from aclnet.engine.run_folder import RunFolder  # noqa: E402
 from aclnet.errors import InputError  # noqa: E402
 
-_EMBEDDINGS = re.compile(r"embeddings_epoch(\d+)\.npz")
 MIN_POINTS = 5  # t-SNE needs a perplexity below the number of points
 MAX_LEGEND = 20  # more classes than this are shown by colour only
 
 
 def available_epochs(run_dir: str | Path) -> list[int]:
     """Epochs whose embeddings the run saved, ascending."""
-    found = (_EMBEDDINGS.fullmatch(p.name) for p in Path(run_dir).glob("embeddings_epoch*.npz"))
-    return sorted(int(m.group(1)) for m in found if m)
+    return RunFolder(run_dir).embedding_epochs()
 
 
 def load_embeddings(run_dir: str | Path, epoch: int) -> tuple[np.ndarray, np.ndarray]:
     """Features (N, D) and labels (N,) saved at `epoch`; errors name the file or list the saved epochs."""
-    path = Path(run_dir) / f"embeddings_epoch{epoch:03d}.npz"
+    path = RunFolder(run_dir).embeddings(epoch)
     if not path.is_file():
         saved = available_epochs(run_dir)
         listing = ", ".join(map(str, saved)) if saved else "none (set train.save_embeddings_at)"
@@ -53,7 +51,7 @@ def load_embeddings(run_dir: str | Path, epoch: int) -> tuple[np.ndarray, np.nda
 
 def _class_names(run_dir: Path) -> list[str] | None:
     """Class names from the run's test scores, when it has them."""
-    scores = run_dir / "test_scores.npz"
+    scores = RunFolder(run_dir).test_scores
     return [str(n) for n in load_scores(scores)["class_names"]] if scores.is_file() else None
 
 

@@ -2,19 +2,18 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
+from aclnet.engine.run_folder import RunFolder
 from aclnet.fileio import atomic_write_csv
 
 
 class MetricsLog:
-    """`metrics.csv` (one row per epoch) and TensorBoard logs under `work_dir/tensorboard`."""
+    """`metrics.csv` (one row per epoch) and TensorBoard logs of a run folder."""
 
-    def __init__(self, work_dir: Path, *, enabled: bool = True) -> None:
-        self.path = work_dir / "metrics.csv"
+    def __init__(self, run: RunFolder, *, enabled: bool = True) -> None:
+        self.path = run.metrics
         self.enabled = enabled
         self._writer = None
-        self._tb_dir = work_dir / "tensorboard"
+        self._tb_dir = run.tensorboard
 
     def write(self, history: list[dict[str, float]]) -> None:
         """Rewrite the CSV from the whole history, so a resumed run's file equals an unbroken one's."""

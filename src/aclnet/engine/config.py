@@ -13,11 +13,16 @@ from typing import Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
+from aclnet.data.formats import FORMATS
+from aclnet.data.pipeline import PRESETS
+from aclnet.data.transforms import MODALITIES
 from aclnet.errors import InputError
+from aclnet.losses.affinity import MOMENTUM_RANGE
+from aclnet.losses.families import FAMILY_MODES
+from aclnet.models.backbones import BACKBONES
+from aclnet.models.heads import PROJECTION_SOURCES
 
 CONFIG_DIR = Path(__file__).resolve().parents[1] / "configs"
-MODALITIES = ("j", "b", "k", "jm", "bm", "km")
-BACKBONES = ("aclnet_gcn", "ctrgcn", "stgcn")
 
 
 class _Strict(BaseModel):
@@ -25,11 +30,18 @@ class _Strict(BaseModel):
 
 
 class SyntheticConfig(_Strict):
-    """Options of the generated action data (used when `data.format` is `synthetic`)."""
+    """Options of the generated data (used when `data.format` is `synthetic`)."""
 
-    num_classes: int = Field(12, ge=2, description="number of classes")
-    group_size: int = Field(3, ge=1, description="classes per confusable group")
-    samples_per_class: int = Field(40, ge=4, description="sequences generated per class")
+    kind: Literal["action", "gait"] = Field(
+        "action", description="action classes with confusable groups, or CASIA-B-style walks of subjects"
+    )
+    num_classes: int = Field(12, ge=2, description="action: number of classes")
+    group_size: int = Field(3, ge=1, description="action: classes per confusable group")
+    samples_per_class: int = Field(40, ge=4, description="action: sequences generated per class")
+    num_subjects: int = Field(20, ge=2, description="gait: number of walkers")
+    views: list[int] = Field(
+        default_factory=lambda: list(range(0, 181, 18)), description="gait: camera views in degrees"
+    )
     seed: int = Field(0, description="generator seed")
 
 
@@ -38,6 +50,9 @@ class DataConfig(_Strict):
 
     format: str = Field("pyskl", description="reader of `path` (see `aclnet prepare --help`), or `synthetic`")
     path: Path | None = Field(None, description="annotation file or dataset folder (required unless synthetic)")
+    options: dict[str, Any] = Field(
+        default_factory=dict, description="reader options, as `aclnet prepare --option` (e.g. name_pattern)"
+    )
     synthetic: SyntheticConfig = Field(default_factory=SyntheticConfig, description="generated data options")
     layout: str | None = Field(None, description="layout name or file; default: the one the data names")
     train_split: str = Field("train", description="split to train on")
@@ -63,9 +78,15 @@ class DataConfig(_Strict):
     num_persons: int | None = Field(
         None, ge=1, description="persons per sample (sets pad_persons; None keeps the pipeline's)"
     )
+    train_clips: int = Field(
+        1, ge=1, description="independently augmented views of each training sample per step (2 for SupCon)"
+    )
     test_clips: int = Field(10, ge=1, description="clips averaged at the final test")
     num_workers: int = Field(2, ge=0, description="DataLoader worker processes")
     balanced_sampling: bool = Field(False, description="draw classes equally often during training")
+    sequences_per_identity: int | None = Field(
+        None, ge=1, description="identity-balanced batches: K sequences of each of batch_size / K identities"
+    )
 
     @field_validator("modality")
     @classmethod
@@ -75,11 +96,16 @@ class DataConfig(_Strict):
             raise ValueError(f"unknown modality {bad}; valid: {', '.join(MODALITIES)} joined by '+'")
         return value
 
+    @field_validator("format")
+    @classmethod
+    def _known_format(cls, value: str) -> str:
+        if value != "synthetic" and value not in FORMATS:
+            raise ValueError(f"unknown format '{value}'; valid: synthetic, {', '.join(FORMATS)}")
+        return value
+
     @field_validator("pipeline")
     @classmethod
     def _known_preset(cls, value: str | list[Any]) -> str | list[Any]:
-        from aclnet.data.pipeline import PRESETS
-
         if isinstance(value, str) and value not in PRESETS:
             raise ValueError(f"unknown pipeline preset '{value}'; valid: {', '.join(PRESETS)}, or a list of steps")
         return value
@@ -96,7 +122,10 @@ class ModelConfig(_Strict):
 
     backbone: str = Field("aclnet_gcn", description=f"one of {', '.join(BACKBONES)}")
     preset: str | None = Field(None, description="backbone size preset: None (published) or 'small' (CPU)")
-    embedding_input: Literal["topology", "pooled"] = Field(
+    options: dict[str, Any] = Field(
+        default_factory=dict, description="further backbone options (e.g. branches: true for resgcn)"
+    )
+    embedding_input: str = Field(
         "topology", description="input of the contrastive projections: topology (released) or pooled (paper)"
     )
     embedding_dim: int = Field(256, ge=1, description="dimension of each contrastive projection")
@@ -109,6 +138,13 @@ class ModelConfig(_Strict):
             raise ValueError(f"unknown backbone '{value}'; valid: {', '.join(BACKBONES)}")
         return value
 
+    @field_validator("embedding_input")
+    @classmethod
+    def _known_source(cls, value: str) -> str:
+        if value not in PROJECTION_SOURCES:
+            raise ValueError(f"unknown projection input '{value}'; valid: {', '.join(PROJECTION_SOURCES)}")
+        return value
+
 
 class InterLossConfig(_Strict):
     """Inter-class affinity contrastive loss (Motion Families, EMA prototypes, FAT)."""
@@ -117,12 +153,20 @@ class InterLossConfig(_Strict):
     weight: float = Field(0.1, ge=0, description="lambda1")
     k: int = Field(10, ge=1, description="neighbours per class, K")
     overlap_threshold: int = Field(4, ge=0, description="n_tau: shared neighbours needed to join a family")
-    momentum: float = Field(0.9, ge=0, le=1, description="prototype EMA momentum gamma")
+    momentum: float = Field(0.9, ge=MOMENTUM_RANGE[0], lt=MOMENTUM_RANGE[1], description="prototype EMA momentum gamma")
     start_epoch: int = Field(30, ge=0, description="epoch from which statistics are gathered (1-based)")
-    family_mode: Literal["released", "paper"] = Field("released", description="released code or paper rules")
+    family_mode: str = Field("released", description=f"family rules: {' or '.join(FAMILY_MODES)}")
     fat: bool = Field(True, description="family-aware temperature (ablation switch)")
     temperatures: tuple[float, float, float] = Field((0.1, 0.5, 1.0), description="FAT temperatures")
     fixed_tau: float = Field(0.1, gt=0, description="temperature when FAT is off")
+
+
+    @field_validator("family_mode")
+    @classmethod
+    def _known_mode(cls, value: str) -> str:
+        if value not in FAMILY_MODES:
+            raise ValueError(f"unknown family mode '{value}'; valid: {', '.join(FAMILY_MODES)}")
+        return value
 
 
 class IntraLossConfig(_Strict):
@@ -136,19 +180,32 @@ class IntraLossConfig(_Strict):
     gather_distributed: bool = Field(False, description="fill the memory from all processes")
 
 
-class LossConfig(_Strict):
-    """The ACLNet objective: L = CE + lambda1 * inter + lambda2 * intra."""
+class SupConLossConfig(_Strict):
+    """Supervised contrastive loss on the pooled embedding (GaitGraph's objective)."""
 
+    enabled: bool = Field(False, description="use the supervised contrastive loss")
+    weight: float = Field(1.0, ge=0, description="weight of the term")
+    temperature: float = Field(0.01, gt=0, description="temperature")
+
+
+class LossConfig(_Strict):
+    """The objective: L = CE + lambda1 * inter + lambda2 * intra (+ w * SupCon)."""
+
+    ce: bool = Field(True, description="train a classifier with cross-entropy (off for a metric-loss-only model)")
     inter: InterLossConfig = Field(default_factory=InterLossConfig)
     intra: IntraLossConfig = Field(default_factory=IntraLossConfig)
+    supcon: SupConLossConfig = Field(default_factory=SupConLossConfig)
     small_dataset_scaling: bool = Field(
         False, description="scale K, n_tau, memory size and start epoch to the data (METHOD.md rule)"
     )
 
 
 class OptimConfig(_Strict):
-    """SGD with Nesterov momentum and a per-iteration cosine schedule."""
+    """SGD with Nesterov momentum (or Adam) and a per-iteration cosine schedule after a linear warm-up."""
 
+    optimizer: Literal["sgd", "adam"] = Field(
+        "sgd", description="sgd (the released ACLNet settings) or adam (GaitGraph's; momentum/nesterov unused)"
+    )
     lr: float = Field(0.025, gt=0, description="learning rate for `batch_size` (scale linearly with total batch)")
     momentum: float = Field(0.9, ge=0, lt=1, description="SGD momentum")
     nesterov: bool = Field(True, description="Nesterov momentum")
@@ -176,15 +233,87 @@ class TrainConfig(_Strict):
     max_steps_per_epoch: int | None = Field(None, ge=1, description="cap on steps per epoch (quick runs)")
 
 
+class ValueRange(_Strict):
+    """An inclusive range of numeric field values, e.g. subjects {min: 75, max: 124}."""
+
+    min: float | None = Field(None, description="lowest value selected (None: no lower bound)")
+    max: float | None = Field(None, description="highest value selected (None: no upper bound)")
+
+
+FieldSelection = int | str | list[int | str] | ValueRange
+"""What a selection asks of one sample field: one value, a list of values, or a range."""
+
+Selection = dict[str, FieldSelection] | list[dict[str, FieldSelection]]
+"""Samples whose fields match every entry; a list of such mappings selects their union."""
+
+
+class ProbeSetConfig(_Strict):
+    """One probe set of a retrieval protocol and the gallery it is matched against."""
+
+    select: Selection = Field(description="sample fields selecting the probes, e.g. {condition: bg}")
+    gallery: Literal["self"] | Selection | None = Field(
+        None, description="None: the protocol's gallery; 'self': the probe set is its own gallery (a probe's own "
+        "sequence excluded); or a selection of its own"
+    )
+
+
+class ProtocolConfig(_Strict):
+    """Which samples train, which form the gallery and each probe set (gait and re-identification).
+
+    Every selection maps sample fields (`subject`, `condition`, `view`, `sequence`, or any other field the
+    reader puts in a sample's meta) to the values it keeps; a sample is selected when every field matches.
+    Gallery and probe selections apply within the `test` selection.
+    """
+
+    identity_field: str = Field("subject", description="sample field naming the person")
+    view_field: str = Field("view", description="sample field naming the camera view")
+    train: Selection = Field(description="samples that train")
+    test: Selection = Field(description="samples that the gallery and the probes come from")
+    gallery: Selection = Field(default_factory=dict, description="the default gallery")
+    probes: dict[str, ProbeSetConfig] = Field(description="named probe sets, e.g. nm, bg, cl")
+    exclude_identical_view: bool = Field(
+        True, description="gait: leave the probe's own view out (the diagonal of the view table)"
+    )
+    test_flip: bool = Field(False, description="embed each test sequence and its time reversal, averaged")
+
+    @field_validator("probes")
+    @classmethod
+    def _some_probes(cls, value: dict[str, ProbeSetConfig]) -> dict[str, ProbeSetConfig]:
+        if not value:
+            raise ValueError("a protocol needs at least one probe set")
+        return value
+
+
 class ExperimentConfig(_Strict):
     """A whole experiment."""
 
     name: str = Field("experiment", description="experiment name (work-dir default)")
+    task: str = Field("action", description="action, gait or reid (what is trained and how it is evaluated)")
     data: DataConfig
+    protocol: ProtocolConfig | None = Field(None, description="gait and reid: the protocol's sample selections")
     model: ModelConfig = Field(default_factory=ModelConfig)
     loss: LossConfig = Field(default_factory=LossConfig)
     optim: OptimConfig = Field(default_factory=OptimConfig)
     train: TrainConfig = Field(default_factory=TrainConfig)
+
+
+    @field_validator("task")
+    @classmethod
+    def _known_task(cls, value: str) -> str:
+        from aclnet.tasks.registry import TASKS
+
+        if value not in TASKS:
+            raise ValueError(f"unknown task '{value}'; valid: {', '.join(TASKS)}")
+        return value
+
+    @model_validator(mode="after")
+    def _protocol_for_retrieval(self) -> ExperimentConfig:
+        from aclnet.tasks.registry import TASKS
+
+        if TASKS[self.task].needs_protocol and self.protocol is None:
+            raise ValueError(f"protocol: task '{self.task}' needs a protocol "
+                             "(train, test, gallery and probe selections)")
+        return self
 
 
 def list_configs() -> list[str]:

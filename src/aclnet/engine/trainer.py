@@ -8,6 +8,7 @@ running loss sums stay on the device until the epoch ends.
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -23,22 +24,12 @@ from aclnet.engine.callbacks import MetricsLog
 from aclnet.engine.checkpoint import load_checkpoint, rng_state, save_checkpoint, set_rng_state
 from aclnet.engine.config import ExperimentConfig, dump_config
 from aclnet.engine.distributed import DistInfo, barrier
-from aclnet.engine.evaluation import metrics
-from aclnet.engine.recognizer import Recognizer, average_clip_scores
+from aclnet.engine.inference import run_model
+from aclnet.engine.run_folder import RunFolder
+from aclnet.models.skeleton_model import SkeletonModel
 
-
-@dataclass
-class EvalResult:
-    """Scores (N, C), labels (N,), pooled features (N, D) and sample indices of one pass."""
-
-    scores: np.ndarray
-    labels: np.ndarray
-    features: np.ndarray
-    indices: np.ndarray
-
-    @property
-    def metrics(self) -> dict[str, float]:
-        return metrics(self.scores, self.labels)
+Validator = Callable[[SkeletonModel], dict[str, float]]
+"""Validation metrics of the model on the validation data (the task's evaluation)."""
 
 
 @dataclass
@@ -47,7 +38,7 @@ class TrainState:
 
     epoch: int = 0
     history: list[dict[str, float]] = field(default_factory=list)
-    best_top1: float = -1.0
+    best_metric: float = -math.inf
     best_epoch: int = 0
 
 
@@ -63,32 +54,33 @@ def cosine_schedule(total_steps: int, warmup_steps: int):
     return factor
 
 
-@torch.no_grad()
-def evaluate(model: Recognizer, loader: DataLoader, device: torch.device, amp: bool) -> EvalResult:
-    """Clip-averaged softmax scores of every sample of `loader`."""
-    model.eval()
-    parts: list[tuple[torch.Tensor, ...]] = []
-    for data, labels, indices in loader:
-        with torch.autocast(device.type, dtype=torch.bfloat16, enabled=amp):
-            scores, features = average_clip_scores(model, data.to(device, non_blocking=True))
-        parts.append((scores, features, labels, indices))
-    scores, features, labels, indices = (torch.cat([p[i].cpu() for p in parts]) for i in range(4))
-    return EvalResult(scores.numpy(), labels.numpy(), features.numpy(), indices.numpy())
-
-
 class Trainer:
-    """Runs the epochs of one experiment in `work_dir` (single process or one rank of DDP)."""
+    """Runs the epochs of one experiment in a run folder (single process or one rank of DDP).
+
+    Args:
+        config: the experiment.
+        model: the model with its auxiliary losses.
+        train_loader: epoch-seeded training batches.
+        validator: the task's validation metrics of a model, or None (no validation).
+        run: the run folder (checkpoints, metrics).
+        device: where the model trains.
+        dist_info: rank and world size.
+        primary_metric: the validation metric that picks `best.pt` (higher is better).
+        class_names: names of the training classes, saved in checkpoints.
+        embedding_loader: test batches whose pooled features are saved at `train.save_embeddings_at`.
+    """
 
     def __init__(
         self,
         config: ExperimentConfig,
-        model: Recognizer,
+        model: SkeletonModel,
         train_loader: DataLoader,
-        val_loader: DataLoader | None,
-        work_dir: Path,
+        validator: Validator | None,
+        run: RunFolder,
         device: torch.device,
         dist_info: DistInfo,
         *,
+        primary_metric: str,
         class_names: list[str],
         embedding_loader: DataLoader | None = None,
     ) -> None:
@@ -96,19 +88,24 @@ class Trainer:
         self.class_names = class_names
         self.model = model.to(device)
         self.train_loader = train_loader
-        self.val_loader = val_loader
+        self.validator = validator
+        self.primary_metric = primary_metric
         self.embedding_loader = embedding_loader
-        self.work_dir = work_dir
+        self.run = run
         self.device = device
         self.dist = dist_info
         self.amp = config.train.amp and device.type == "cuda"
         optim = config.optim
         # Linear scaling rule: `optim.lr` is the rate of one process with `optim.batch_size`.
         lr = optim.lr * dist_info.world_size
-        self.optimizer = torch.optim.SGD(
-            self.model.parameters(), lr=lr, momentum=optim.momentum, nesterov=optim.nesterov,
-            weight_decay=optim.weight_decay,
-        )
+        if optim.optimizer == "adam":
+            self.optimizer: torch.optim.Optimizer = torch.optim.Adam(
+                self.model.parameters(), lr=lr, weight_decay=optim.weight_decay)
+        else:
+            self.optimizer = torch.optim.SGD(
+                self.model.parameters(), lr=lr, momentum=optim.momentum, nesterov=optim.nesterov,
+                weight_decay=optim.weight_decay,
+            )
         self.steps_per_epoch = self._steps_per_epoch()
         total = self.steps_per_epoch * optim.epochs
         warmup = int(round(optim.warmup_epochs * self.steps_per_epoch))
@@ -120,7 +117,7 @@ class Trainer:
                 self.model, device_ids=[device.index] if device.type == "cuda" else None, broadcast_buffers=False
             )
         self.state = TrainState()
-        self.log = MetricsLog(work_dir, enabled=dist_info.is_main)
+        self.log = MetricsLog(run, enabled=dist_info.is_main)
 
     def _steps_per_epoch(self) -> int:
         steps = len(self.train_loader)
@@ -135,7 +132,7 @@ class Trainer:
             "scheduler": self.scheduler.state_dict(),
             "epoch": self.state.epoch,
             "history": self.state.history,
-            "best_top1": self.state.best_top1,
+            "best_metric": self.state.best_metric,
             "best_epoch": self.state.best_epoch,
             "rng": rng_state(),
             "config": dump_config(self.config),
@@ -148,7 +145,8 @@ class Trainer:
         self.model.load_state_dict(payload["model"])
         self.optimizer.load_state_dict(payload["optimizer"])
         self.scheduler.load_state_dict(payload["scheduler"])
-        self.state = TrainState(payload["epoch"], list(payload["history"]), payload["best_top1"], payload["best_epoch"])
+        self.state = TrainState(payload["epoch"], list(payload["history"]), payload["best_metric"],
+                                payload["best_epoch"])
         set_rng_state(payload["rng"])
         self.log.write(self.state.history)
 
@@ -160,7 +158,7 @@ class Trainer:
             row = {"epoch": float(epoch), **self.train_epoch(epoch)}
             self.state.epoch = epoch
             self.state.history.append(row)
-            if self.val_loader is not None and (
+            if self.validator is not None and (
                 epoch % self.config.train.val_interval == 0 or epoch == self.config.optim.epochs
             ):
                 self.validate(epoch)
@@ -168,7 +166,7 @@ class Trainer:
                 self.save_embeddings(epoch)
             if self.dist.is_main:
                 self.log.write(self.state.history)
-                save_checkpoint(self.work_dir / "latest.pt", self.checkpoint_payload())
+                save_checkpoint(self.run.latest, self.checkpoint_payload())
             barrier(self.dist)
         self.log.close()
         return self.state
@@ -214,27 +212,27 @@ class Trainer:
         return losses
 
     def validate(self, epoch: int) -> dict[str, float]:
-        """Metrics on the validation loader (main process); keeps `best.pt` on top-1 unless the final
-        epoch is the tested one (`select_on: last`), so that no run folder holds an untested "best".
+        """Validation metrics (main process); keeps `best.pt` on the primary metric unless the final epoch
+        is the tested one (`select_on: last`), so that no run folder holds an untested "best".
 
         Call after `state` holds this epoch, so that `best.pt` is a complete checkpoint of it.
         """
         values: dict[str, float] = {}
         if self.dist.is_main:
-            result = evaluate(self.model, self.val_loader, self.device, self.amp)
-            values = {f"val_{k}": v for k, v in result.metrics.items()}
+            values = {f"val_{k}": v for k, v in self.validator(self.model).items()}
             self.state.history[-1].update(values)
             self.log.scalars(values, epoch)
-            if self.config.train.select_on != "last" and values["val_top1"] > self.state.best_top1:
-                self.state.best_top1, self.state.best_epoch = values["val_top1"], epoch
-                save_checkpoint(self.work_dir / "best.pt", self.checkpoint_payload())
+            value = values[f"val_{self.primary_metric}"]
+            if self.config.train.select_on != "last" and value > self.state.best_metric:
+                self.state.best_metric, self.state.best_epoch = value, epoch
+                save_checkpoint(self.run.best, self.checkpoint_payload())
         barrier(self.dist)
         return values
 
     def save_embeddings(self, epoch: int) -> None:
         """Pooled features and labels of the embedding split at this epoch (for t-SNE)."""
         if self.dist.is_main:
-            result = evaluate(self.model, self.embedding_loader, self.device, self.amp)
-            np.savez(self.work_dir / f"embeddings_epoch{epoch:03d}.npz",
-                     features=result.features, labels=result.labels, indices=result.indices)
+            result = run_model(self.model, self.embedding_loader, self.device, self.amp)
+            np.savez(self.run.embeddings(epoch), features=result.features, labels=result.labels,
+                     indices=result.indices)
         barrier(self.dist)

@@ -27,6 +27,10 @@ from aclnet.losses.families import FAMILY_MODES, build_families, confusion_incre
 _NAME = "InterClassAffinityLoss"
 
 
+MOMENTUM_RANGE = (0.0, 1.0)
+"""Allowed prototype momentum: low <= gamma < high (at 1 the prototypes would never move)."""
+
+
 class InterClassAffinityLoss(nn.Module):
     """Inter-ACL with its state: confusion statistics, prototypes, families, affinity and the epoch.
 
@@ -35,6 +39,8 @@ class InterClassAffinityLoss(nn.Module):
     0 (but differentiable) before and during epoch `start_epoch`. Call `set_epoch` (1-based) each epoch.
     `family_mode="released"` follows the authors' code, `"paper"` the paper where METHOD.md says they differ.
     """
+
+    needs_logits = True  # its statistics read the classifier's predictions
 
     confusion: torch.Tensor
     prototypes: torch.Tensor
@@ -212,7 +218,9 @@ def _validate(num_classes: int, dim: int, k: int, overlap_threshold: float, mome
     require(is_int(k) and k >= 1, f"{_NAME}: k must be a positive integer, got {k!r}")
     require(is_number(overlap_threshold) and overlap_threshold >= 0,
             f"{_NAME}: overlap_threshold must be a number >= 0, got {overlap_threshold!r}")
-    require(is_number(momentum) and 0 <= momentum < 1, f"{_NAME}: momentum must be in [0, 1), got {momentum!r}")
+    low, high = MOMENTUM_RANGE
+    require(is_number(momentum) and low <= momentum < high,
+            f"{_NAME}: momentum must be in [{low:g}, {high:g}), got {momentum!r}")
     require(is_int(start_epoch) and start_epoch >= 0,
             f"{_NAME}: start_epoch must be an integer >= 0, got {start_epoch!r}")
     require(family_mode in FAMILY_MODES, f"{_NAME}: family_mode must be one of {FAMILY_MODES}, "

@@ -12,13 +12,13 @@ A released checkpoint holds `state_dict` with
   vector is cut to the layout's V.
 - `cls_head.fc_cls.*`: the classifier -> `cls_head.fc.*`;
 - `cls_head.inter_loss.cl_fc.*`, `cls_head.intra_loss.cl_fc.*`: the projections of the two losses
-  -> `inter_projection.fc.*`, `intra_projection.fc.*`;
+  -> `aux.inter.projection.fc.*`, `aux.intra.projection.fc.*` (the auxiliary entries of `SkeletonModel`);
 - any other `cls_head.inter_loss.*` / `cls_head.intra_loss.*` entry is loss state (statistics,
   prototypes, memory): it is left out with a warning, and the project's losses start afresh.
 
 The result is the state of a model with attributes `backbone` (`ACLNetGCN` with the released
-architecture), `cls_head` (`ClassificationHead`), `inter_projection` and `intra_projection`
-(`ProjectionHead` from the V*V topology). Any other key, a missing key or a wrong shape is an
+architecture), `cls_head` (`ClassificationHead`) and the projections of the `inter` and `intra`
+auxiliary losses (`ProjectionHead` from the V*V topology). Any other key, a missing key or a wrong shape is an
 `InputError` that lists them.
 """
 
@@ -39,8 +39,8 @@ from aclnet.skeleton import Layout
 
 # (released prefix, project prefix), most specific first.
 _PREFIXES = (
-    ("cls_head.inter_loss.cl_fc.", "inter_projection.fc."),
-    ("cls_head.intra_loss.cl_fc.", "intra_projection.fc."),
+    ("cls_head.inter_loss.cl_fc.", "aux.inter.projection.fc."),
+    ("cls_head.intra_loss.cl_fc.", "aux.intra.projection.fc."),
     ("cls_head.fc_cls.", "cls_head.fc."),
     ("backbone.", "backbone."),
 )
@@ -220,15 +220,15 @@ def _expected_shapes(converted: Mapping[str, Tensor], layout: Layout,
         raise CheckpointError("cls_head.fc_cls.weight is missing or not a matrix")
     if num_classes is not None and fc.shape[0] != num_classes:
         raise CheckpointError(f"the checkpoint's classifier has {fc.shape[0]} classes, expected {num_classes}")
-    inter = converted.get("inter_projection.fc.weight")
+    inter = converted.get("aux.inter.projection.fc.weight")
     out_features = inter.shape[0] if inter is not None and inter.dim() == 2 else 256
     with torch.random.fork_rng(devices=[]), torch.device("meta"):
         backbone = ACLNetGCN(layout, bn.shape[0] // v)
         modules = {
             "backbone": backbone,
             "cls_head": ClassificationHead(backbone.out_channels, fc.shape[0]),
-            "inter_projection": ProjectionHead(v * v, out_features),
-            "intra_projection": ProjectionHead(v * v, out_features),
+            "aux.inter.projection": ProjectionHead(v * v, out_features),
+            "aux.intra.projection": ProjectionHead(v * v, out_features),
         }
     return {f"{name}.{key}": tuple(value.shape)
             for name, module in modules.items() for key, value in module.state_dict().items()}

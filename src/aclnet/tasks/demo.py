@@ -13,6 +13,7 @@ import torch
 from aclnet.data.synthetic import confusable_groups
 from aclnet.engine.checkpoint import load_checkpoint
 from aclnet.engine.config import ExperimentConfig, load_config
+from aclnet.engine.run_folder import RunFolder
 from aclnet.errors import InputError
 
 
@@ -36,7 +37,9 @@ def family_recovery(families: torch.Tensor, groups: list[list[int]]) -> list[flo
 
 def run_demo(work_dir: Path, *, force: bool = False, extra: list[str] | None = None) -> dict[str, float]:
     """Train both runs, print accuracies and families; returns the accuracies and mean recovery."""
-    from aclnet.tasks.action_recognition import load_sample_set, train
+    from aclnet.engine.run import train
+    from aclnet.tasks.components import load_sample_set
+    from aclnet.tasks.registry import make_task
 
     if work_dir.exists() and any(work_dir.iterdir()) and not force:
         raise InputError(f"{work_dir}: holds an earlier demo; pass --force to replace it")
@@ -44,14 +47,14 @@ def run_demo(work_dir: Path, *, force: bool = False, extra: list[str] | None = N
     results: dict[str, float] = {}
     for name, config in configs.items():
         print(f"== training {name} ({config.optim.epochs} epochs on generated data)")
-        report = train(config, work_dir / name, force=True)
+        report = train(make_task(config), work_dir / name, force=True)
         results[name] = report["top1"]
     config = configs["aclnet"]
     sample_set = load_sample_set(config)
     syn = config.data.synthetic
     groups = confusable_groups(num_classes=syn.num_classes, group_size=syn.group_size)
-    state = load_checkpoint(work_dir / "aclnet" / "latest.pt")["model"]
-    families = state["inter_loss.families"]
+    state = load_checkpoint(RunFolder(work_dir / "aclnet").latest)["model"]
+    families = state["aux.inter.loss.families"]
     names = sample_set.classes
     print(f"\ntest top-1: CE only {results['ce']:.1f}%   ACLNet {results['aclnet']:.1f}%")
     print("\nMotion Families learned by ACLNet beside the generator's confusable groups:")

@@ -1,0 +1,132 @@
+"""The run loop every task shares: train in a run folder, then test the chosen checkpoint.
+
+It receives a task object (`aclnet.tasks`) and never imports a task module: the task builds the data,
+the model and the evaluation, the loop does the rest (seeding, processes, run folder, trainer, test).
+"""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Callable
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+import torch
+
+from aclnet.data.sample import Sample
+from aclnet.engine.checkpoint import load_checkpoint
+from aclnet.engine.config import ExperimentConfig, dump_config
+from aclnet.engine.distributed import DistInfo, init_distributed, resolve_device
+from aclnet.engine.evaluation import save_scores
+from aclnet.engine.run_folder import RunFolder
+from aclnet.engine.trainer import Trainer
+from aclnet.errors import InputError
+from aclnet.models.skeleton_model import TRAINING_ONLY_PREFIX, SkeletonModel
+
+if TYPE_CHECKING:  # the engine receives task objects; it imports no task module at run time
+    from aclnet.tasks.base import Task, TaskData
+
+SELECTION = {"val": "validation split", "test": "test split (labelled: chosen on the test data, as the release)",
+             "last": "final epoch"}
+"""How each `train.select_on` choice is labelled in test reports."""
+
+SampleTransform = Callable[[list[Sample]], list[Sample]]
+
+
+def seed_everything(config: ExperimentConfig) -> None:
+    """Seed Python, NumPy and torch; deterministic algorithms when asked."""
+    random.seed(config.train.seed)
+    np.random.seed(config.train.seed)
+    torch.manual_seed(config.train.seed)
+    if config.train.deterministic:
+        torch.use_deterministic_algorithms(True)
+        torch.backends.cudnn.benchmark = False
+
+
+def train(task: Task, work_dir: str | Path, *, resume: bool = False, force: bool = False) -> dict[str, Any]:
+    """Train (one process, or one rank under torchrun), then test the chosen checkpoint; returns the report
+    (empty on ranks other than the main one)."""
+    config = task.config
+    seed_everything(config)
+    device_kind = "cuda" if config.train.device.startswith("cuda") or (
+        config.train.device == "auto" and torch.cuda.is_available()) else "cpu"
+    dist_info = init_distributed(device_kind)
+    device = resolve_device(config.train.device, dist_info)
+    run = RunFolder(work_dir)
+    if dist_info.is_main:
+        run.prepare(resume=resume, force=force)
+        run.write_config(dump_config(config))
+    trainer, data = build_trainer(task, run, dist_info, device)
+    if resume:
+        if not run.latest.exists():
+            raise InputError(f"{run.path}: nothing to resume (no {run.latest.name})")
+        trainer.resume(run.latest)
+    state = trainer.fit()
+    if not dist_info.is_main:
+        return {}
+    report = test(task, run.tested_checkpoint(), scores_out=run.test_scores, data=data, force=True)
+    report["selected_epoch"] = state.epoch if config.train.select_on == "last" else state.best_epoch
+    run.write_report(report)
+    return report
+
+
+def build_trainer(task: Task, run: RunFolder, dist_info: DistInfo,
+                  device: torch.device) -> tuple[Trainer, TaskData]:
+    """The task's data, pipelines, model, loaders and validation in a trainer, ready to `fit`."""
+    config = task.config
+    data = task.load_data()
+    train_pipe = task.pipeline(data.layout, test_mode=False)
+    val_pipe = task.pipeline(data.layout, test_mode=True)
+    model = task.build_model(data, val_pipe)
+    validator = (lambda m: task.evaluate(m, data.val, val_pipe, device).metrics) if data.val else None
+    embed_loader = task.loader(data.test, val_pipe, train=False) if config.train.save_embeddings_at else None
+    trainer = Trainer(config, model, task.loader(data.train, train_pipe, train=True, dist_info=dist_info), validator,
+                      run, device, dist_info, primary_metric=task.primary_metric, class_names=data.classes,
+                      embedding_loader=embed_loader)
+    return trainer, data
+
+
+def test(task: Task, checkpoint: Path, *, clips: int | None = None, scores_out: Path | None = None,
+         data: TaskData | None = None, transform: SampleTransform | None = None,
+         force: bool = False) -> dict[str, Any]:
+    """Test a checkpoint on the task's test data with several clips.
+
+    Args:
+        task: the experiment's task.
+        checkpoint: the checkpoint file.
+        clips: clips averaged per sample (default `data.test_clips`).
+        scores_out: where to write per-sample scores (tasks with a classifier's scores).
+        data: the task's data when already loaded.
+        transform: applied to the test samples first (e.g. occluding a body part).
+        force: replace `scores_out` if it exists.
+    """
+    config = task.config
+    if scores_out is not None and scores_out.exists() and not force:
+        raise InputError(f"{scores_out}: already exists; pass --force to replace it")
+    data = data or task.load_data(for_training=False)
+    payload = load_checkpoint(checkpoint)
+    device = resolve_device(config.train.device, DistInfo())
+    clips = clips or config.data.test_clips
+    pipeline = task.pipeline(data.layout, test_mode=True, clips=clips)
+    model = task.build_model(data, pipeline)
+    load_for_inference(model, payload["model"], checkpoint)
+    model.to(device)
+    samples = data.test if transform is None else transform(data.test)
+    evaluation = task.evaluate(model, samples, pipeline, device)
+    report = {"task": task.name, "checkpoint": str(checkpoint), "clips": clips, "samples": len(samples),
+              **evaluation.metrics, **evaluation.details, "selection": SELECTION[config.train.select_on]}
+    if scores_out is not None and evaluation.scores is not None:
+        save_scores(scores_out, evaluation.sample_ids, evaluation.labels, evaluation.scores, data.classes)
+    return report
+
+
+def load_for_inference(model: SkeletonModel, state: dict, checkpoint: Path) -> None:
+    """Load weights for testing: what serves training only (under `aux.`) may be absent or extra."""
+    try:
+        missing, unexpected = model.load_state_dict(state, strict=False)
+    except RuntimeError as exc:
+        raise InputError(f"{checkpoint}: does not fit this configuration's model: {exc}") from exc
+    bad = [k for k in [*missing, *unexpected] if not k.startswith(TRAINING_ONLY_PREFIX)]
+    if bad:
+        raise InputError(f"{checkpoint}: does not fit this configuration's model; mismatched keys: {bad[:10]}")

@@ -1,0 +1,117 @@
+"""What every task builds from an experiment's configuration: its samples, pipelines, model and loaders.
+
+A task (action, gait, reid) decides which samples train and how the model is judged; the parts here are
+the same for all of them.
+"""
+
+from __future__ import annotations
+
+import copy
+import warnings
+
+import numpy as np
+import torch
+
+from aclnet.data.datasets import SkeletonDataset, make_loader
+from aclnet.data.formats import read_format
+from aclnet.data.pipeline import PRESETS, Pipeline, build_pipeline
+from aclnet.data.sample import Sample, SampleSet
+from aclnet.data.synthetic import make_action_dataset, make_gait_dataset
+from aclnet.engine.config import ExperimentConfig
+from aclnet.engine.distributed import DistInfo
+from aclnet.losses import InterClassAffinityLoss, IntraClassMarginLoss, scale_for_small_dataset
+from aclnet.losses.metric import SupConLoss
+from aclnet.models import build_backbone
+from aclnet.models.skeleton_model import AuxiliaryLoss, SkeletonModel, projected_loss
+from aclnet.skeleton import Layout
+
+
+def load_sample_set(config: ExperimentConfig) -> SampleSet:
+    """Read the configured data (any format, or the generated data)."""
+    data = config.data
+    if data.format == "synthetic":
+        syn = data.synthetic
+        if syn.kind == "gait":
+            return make_gait_dataset(num_subjects=syn.num_subjects, views=syn.views, seed=syn.seed)
+        return make_action_dataset(num_classes=syn.num_classes, group_size=syn.group_size,
+                                   samples_per_class=syn.samples_per_class, seed=syn.seed)
+    return read_format(data.format, data.path, **data.options)
+
+
+def pipeline_steps(config: ExperimentConfig) -> list:
+    """The configured steps; `data.modality`, `clip_len` and `num_persons` set their steps' parameters."""
+    data = config.data
+    steps = PRESETS[data.pipeline](data.modality) if isinstance(data.pipeline, str) else copy.deepcopy(data.pipeline)
+    overrides = {"modality": {"name": data.modality}, "uniform_sample": {"clip_len": data.clip_len},
+                 "temporal_window": {"length": data.clip_len}, "pad_persons": {"num_persons": data.num_persons}}
+    resolved = []
+    for step in steps:
+        if isinstance(step, str):
+            step = {step: {}}
+        if isinstance(step, dict) and len(step) == 1:
+            name, params = next(iter(step.items()))
+            update = {k: v for k, v in overrides.get(name, {}).items() if v is not None}
+            if update and isinstance(params or {}, dict):
+                step = {name: {**(params or {}), **update}}
+        resolved.append(step)  # anything malformed is named by build_pipeline
+    return resolved
+
+
+def make_pipeline(config: ExperimentConfig, layout: Layout, *, test_mode: bool, clips: int = 1) -> Pipeline:
+    """The configured pipeline for training or testing."""
+    return build_pipeline(pipeline_steps(config), layout, test_mode=test_mode, num_clips=clips)
+
+
+def build_model(config: ExperimentConfig, num_classes: int, train: list[Sample], pipeline: Pipeline) -> SkeletonModel:
+    """Backbone, classifier and the configured auxiliary losses for the pipeline's output.
+
+    Args:
+        config: the experiment.
+        num_classes: training classes (identities for gait and re-identification).
+        train: the training samples (their number scales the loss constants under the small-data rule).
+        pipeline: the test pipeline; its output fixes the backbone's layout and input channels.
+    """
+    loss = config.loss
+    inter_cfg, intra_cfg = loss.inter, loss.intra
+    k, threshold, memory, start = inter_cfg.k, inter_cfg.overlap_threshold, intra_cfg.memory_size, inter_cfg.start_epoch
+    if loss.small_dataset_scaling:
+        scaled = scale_for_small_dataset(num_classes, len(train), config.optim.batch_size, config.optim.epochs,
+                                         default_memory_size=intra_cfg.memory_size)
+        k, threshold, memory, start = (scaled[key] for key in ("k", "overlap_threshold", "memory_size", "start_epoch"))
+    elif inter_cfg.enabled and start >= config.optim.epochs:
+        warnings.warn(f"loss.inter.start_epoch {start} >= optim.epochs {config.optim.epochs}: "
+                      "the inter-class loss never switches on", stacklevel=2)
+    in_channels = int(pipeline(train[0], np.random.default_rng(0)).shape[-1])
+    backbone = build_backbone(config.model.backbone, layout=pipeline.output_layout, in_channels=in_channels,
+                              preset=config.model.preset, **config.model.options)
+    dim, source = config.model.embedding_dim, config.model.embedding_input
+    aux: dict[str, AuxiliaryLoss] = {}
+    if inter_cfg.enabled:
+        inter = InterClassAffinityLoss(
+            num_classes, dim, k=k, overlap_threshold=threshold, momentum=inter_cfg.momentum, start_epoch=start,
+            family_mode=inter_cfg.family_mode, temperatures=inter_cfg.temperatures, fat=inter_cfg.fat,
+            fixed_tau=inter_cfg.fixed_tau,
+        )
+        aux["inter"] = projected_loss(backbone, inter, weight=inter_cfg.weight, source=source, dim=dim)
+    if intra_cfg.enabled:
+        intra = IntraClassMarginLoss(memory, dim, tau=intra_cfg.tau, epsilon=intra_cfg.epsilon,
+                                     gather_distributed=intra_cfg.gather_distributed)
+        aux["intra"] = projected_loss(backbone, intra, weight=intra_cfg.weight, source=source, dim=dim)
+    if loss.supcon.enabled:
+        supcon = SupConLoss(temperature=loss.supcon.temperature)
+        aux["supcon"] = projected_loss(backbone, supcon, weight=loss.supcon.weight, source="pooled", dim=None)
+    return SkeletonModel(backbone, num_classes if loss.ce else None, aux_losses=aux, dropout=config.model.dropout)
+
+
+def make_data_loader(config: ExperimentConfig, samples: list[Sample], pipeline: Pipeline, *, train: bool,
+                     dist_info: DistInfo | None = None) -> torch.utils.data.DataLoader:
+    """Training batches (shuffled, balanced or identity-balanced as configured) or evaluation batches in order."""
+    data = config.data
+    dataset = SkeletonDataset(samples, pipeline, seed=config.train.seed)
+    return make_loader(
+        dataset, config.optim.batch_size, shuffle=train, balanced=train and data.balanced_sampling,
+        seed=config.train.seed, num_workers=data.num_workers,
+        distributed=train and dist_info is not None and dist_info.enabled, drop_last=train,
+        pin_memory=torch.cuda.is_available() and config.train.device != "cpu",
+        sequences_per_identity=data.sequences_per_identity if train else None,
+    )

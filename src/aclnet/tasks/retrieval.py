@@ -1,0 +1,181 @@
+"""Gait recognition and person re-identification: the model embeds sequences, and each probe sequence is
+matched against a gallery by the Euclidean distance between L2-normalised embeddings.
+
+Which sequences train and which form the gallery and each probe set is data (`protocol:` in the
+configuration, selections by sample fields), so CASIA-B's protocols and one's own are the same code.
+The classes of training are the training identities: ACLNet's confusion statistics, Motion Families and
+prototypes are over identities, and the test uses the embeddings, not the classifier.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Any
+
+import numpy as np
+import torch
+
+from aclnet.data.pipeline import Pipeline
+from aclnet.data.sample import Sample
+from aclnet.data.selection import describe, field_value, select, selected
+from aclnet.data.splits import hold_out
+from aclnet.engine.inference import run_model
+from aclnet.engine.retrieval import cross_view_rank1, euclidean_distances, rank_k_and_map
+from aclnet.errors import InputError
+from aclnet.models.skeleton_model import SkeletonModel
+from aclnet.skeleton import get_layout
+from aclnet.tasks.base import Evaluation, Task, TaskData
+from aclnet.tasks.components import load_sample_set
+
+
+@dataclasses.dataclass
+class ProbeMatch:
+    """One probe set against its gallery: distances (P, G), identities and views of both sides, and
+    whether the probe set is its own gallery (a probe's own sequence is then excluded)."""
+
+    distances: np.ndarray
+    probe_ids: np.ndarray
+    probe_views: np.ndarray
+    gallery_ids: np.ndarray
+    gallery_views: np.ndarray
+    same_set: bool
+
+
+class RetrievalTask(Task):
+    """What gait recognition and re-identification share: protocol selections, identity labels, embeddings."""
+
+    needs_protocol = True
+
+    def load_data(self, *, for_training: bool = True) -> TaskData:
+        config = self.config
+        protocol = config.protocol.model_dump()
+        sample_set = load_sample_set(config)
+        layout = get_layout(config.data.layout or sample_set.layout)
+        train = select(sample_set.samples, protocol["train"])
+        test = select(sample_set.samples, protocol["test"])
+        for part, key in ((train, "train"), (test, "test")):
+            if not part:
+                raise InputError(f"protocol.{key} ({describe(protocol[key])}) selects none of the "
+                                 f"{len(sample_set.samples)} samples")
+        shared = sorted({s.sample_id for s in train} & {s.sample_id for s in test})
+        if shared:
+            raise InputError(f"protocol: {len(shared)} sequence(s) are selected for both training and test, "
+                             f"e.g. '{shared[0]}'; training sequences must not be probes or gallery")
+        identity = protocol["identity_field"]
+        val: list[Sample] = []
+        if for_training:
+            if config.train.select_on == "test":
+                val = test
+            elif config.train.select_on == "val":
+                train, val = hold_out(train, identity, config.data.holdout_fraction, config.train.seed)
+        identities = sorted({field_value(s, identity) for s in train})
+        index = {value: i for i, value in enumerate(identities)}
+        train = [dataclasses.replace(s, label=index[field_value(s, identity)]) for s in train]
+        return TaskData(train, val, test, layout, [str(value) for value in identities])
+
+    def evaluate(self, model: SkeletonModel, samples: list[Sample], pipeline: Pipeline,
+                 device: torch.device) -> Evaluation:
+        protocol = self.config.protocol
+        selections = protocol.model_dump()
+        outputs = run_model(model, self.loader(samples, pipeline, train=False), device, self.use_amp(device),
+                            time_flip=protocol.test_flip)
+        ordered = [samples[i] for i in outputs.indices]
+        features = outputs.features / (np.linalg.norm(outputs.features, axis=1, keepdims=True) + 1e-12)
+        ids = np.array([field_value(s, protocol.identity_field) for s in ordered])
+        views = np.array([field_value(s, protocol.view_field) for s in ordered])
+        matches: dict[str, ProbeMatch] = {}
+        for name, probe in selections["probes"].items():
+            in_probe = _mask(ordered, probe["select"])
+            same_set = probe["gallery"] == "self"
+            gallery = selections["gallery"] if probe["gallery"] is None else probe["gallery"]
+            in_gallery = in_probe if same_set else _mask(ordered, gallery)
+            for role, mask, selection in (("probe", in_probe, probe["select"]), ("gallery", in_gallery, gallery)):
+                if not mask.any():
+                    raise InputError(f"protocol: the {role} of probe set '{name}' ({describe(selection)}) selects "
+                                     f"none of the {len(ordered)} evaluated sequences")
+            if not same_set and (in_probe & in_gallery).any():
+                raise InputError(f"protocol: probe set '{name}' and its gallery share "
+                                 f"{int((in_probe & in_gallery).sum())} sequence(s); use gallery: self for a "
+                                 "probe set that is its own gallery")
+            matches[name] = ProbeMatch(euclidean_distances(features[in_probe], features[in_gallery]),
+                                       ids[in_probe], views[in_probe], ids[in_gallery], views[in_gallery], same_set)
+        evaluation = self.score(matches)
+        evaluation.details["sequences"] = len(ordered)
+        return evaluation
+
+    def score(self, matches: dict[str, ProbeMatch]) -> Evaluation:
+        """The task's metrics over its probe sets."""
+        raise NotImplementedError
+
+
+class GaitTask(RetrievalTask):
+    """Gait recognition (GaitGraph's CASIA-B protocol): for each probe set, rank-1 per (probe view,
+    gallery view) with the identical view excluded, averaged over gallery and then probe views."""
+
+    name = "gait"
+    primary_metric = "mean"
+
+    def score(self, matches: dict[str, ProbeMatch]) -> Evaluation:
+        exclude = self.config.protocol.exclude_identical_view
+        values: dict[str, float] = {}
+        tables: dict[str, Any] = {}
+        for name, m in matches.items():
+            table = cross_view_rank1(m.distances, m.probe_ids, m.probe_views, m.gallery_ids, m.gallery_views,
+                                     exclude_identical_view=exclude)
+            values[name] = float(table.mean)
+            tables[name] = {"views": [int(v) if np.issubdtype(type(v), np.integer) else str(v) for v in table.views],
+                            "matrix": np.round(table.matrix, 2).tolist(),
+                            "per_probe_view": np.round(table.per_probe_view, 2).tolist()}
+        values["mean"] = float(np.mean([values[name] for name in matches]))
+        return Evaluation(values, {"view_tables": tables})
+
+    def summary(self, report: dict[str, Any]) -> str:
+        names = list(report["view_tables"])
+        lines = [f"test (gait, {report['sequences']} sequences, rank-1 %, identical view "
+                 f"{'excluded' if self.config.protocol.exclude_identical_view else 'included'}): "
+                 + "  ".join(f"{n} {report[n]:.2f}" for n in [*names, "mean"])
+                 + f"  [checkpoint chosen on the {report['selection']}]"]
+        for name in names:
+            table = report["view_tables"][name]
+            lines.append(f"probe {name}: rank-1 by probe view (rows) and gallery view (columns)")
+            lines.append("       " + "".join(f"{v!s:>7}" for v in table["views"]) + "   mean")
+            for view, row, mean in zip(table["views"], table["matrix"], table["per_probe_view"]):
+                cells = "".join("      -" if np.isnan(x) else f"{x:7.1f}" for x in row)
+                lines.append(f"{view!s:>7}{cells}  {mean:5.1f}")
+        return "\n".join(lines)
+
+
+class ReidTask(RetrievalTask):
+    """Person re-identification (TranSG's settings): Rank-1/5/10 and mAP per probe set."""
+
+    name = "reid"
+    primary_metric = "rank1"
+
+    def score(self, matches: dict[str, ProbeMatch]) -> Evaluation:
+        values: dict[str, float] = {}
+        without_match: dict[str, int] = {}
+        for name, m in matches.items():
+            result = rank_k_and_map(m.distances, m.probe_ids, m.gallery_ids, ks=(1, 5, 10), same_set=m.same_set)
+            for k, value in result.rank.items():
+                values[f"{name}_rank{k}"] = float(value)
+            values[f"{name}_map"] = float(result.map)
+            without_match[name] = int(result.probes_without_match)
+        values["rank1"] = float(np.mean([values[f"{name}_rank1"] for name in matches]))
+        values["map"] = float(np.mean([values[f"{name}_map"] for name in matches]))
+        return Evaluation(values, {"probes_without_match": without_match})
+
+    def summary(self, report: dict[str, Any]) -> str:
+        names = list(report["probes_without_match"])
+        lines = [f"test (re-identification, {report['sequences']} sequences): mean rank-1 {report['rank1']:.2f}  "
+                 f"mAP {report['map']:.2f}  [checkpoint chosen on the {report['selection']}]",
+                 f"{'setting':<12}{'rank-1':>8}{'rank-5':>8}{'rank-10':>8}{'mAP':>8}  probes without a match"]
+        for name in names:
+            lines.append(f"{name:<12}" + "".join(f"{report[f'{name}_{k}']:8.2f}" for k in
+                                                  ("rank1", "rank5", "rank10", "map"))
+                         + f"  {report['probes_without_match'][name]}")
+        return "\n".join(lines)
+
+
+def _mask(samples: list[Sample], selection: Any) -> np.ndarray:
+    """Which of `samples` a selection keeps, as a boolean array."""
+    return np.array([selected(s, selection) for s in samples], dtype=bool)
