@@ -2,10 +2,10 @@
 
 Two protocols are covered, both on Euclidean distances between one embedding per sequence:
 
-* Gait recognition, GaitGraph's CASIA-B protocol (`cross_view_rank1`, `casia_b_gait`): gallery NM 1-4, probes
+* Gait recognition, GaitGraph's CASIA-B protocol (`cross_view_rank1`): gallery NM 1-4, probes
   NM 5-6, BG 1-2 and CL 1-2; for every (probe view, gallery view) pair a probe is correct when its nearest
   gallery sequence of that gallery view has its subject. The result is a V x V accuracy matrix in percent.
-* Person re-identification, TranSG's settings (`rank_k_and_map`, `casia_b_reid`): Rank-1/5/10 and mAP, with
+* Person re-identification, TranSG's settings (`rank_k_and_map`): Rank-1/5/10 and mAP, with
   single-condition settings (probe set = gallery set, each probe's own entry left out) and cross-condition ones.
 
 Rules shared by both:
@@ -19,7 +19,6 @@ Rules shared by both:
 
 from __future__ import annotations
 
-import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -31,18 +30,11 @@ from aclnet.errors import InputError
 __all__ = [
     "CrossViewScores",
     "RetrievalScores",
-    "casia_b_gait",
-    "casia_b_reid",
     "cross_view_rank1",
     "euclidean_distances",
     "rank_k_and_map",
 ]
 
-GAIT_GALLERY = ("nm-01", "nm-02", "nm-03", "nm-04")
-GAIT_PROBES = {"NM": ("nm-05", "nm-06"), "BG": ("bg-01", "bg-02"), "CL": ("cl-01", "cl-02")}
-REID_SETTINGS = {"N-N": ("nm", "nm"), "B-B": ("bg", "bg"), "C-C": ("cl", "cl"), "C-N": ("cl", "nm"),
-                 "B-N": ("bg", "nm")}
-_SEQUENCE_TYPE = re.compile(r"^(nm|bg|cl)-(\d{2})$")
 
 
 @dataclass(frozen=True)
@@ -313,94 +305,3 @@ def cross_view_rank1(distances: np.ndarray, probe_labels: np.ndarray, probe_view
     present = ~np.isnan(per_probe_view)
     mean = float(per_probe_view[present].mean()) if present.any() else float("nan")
     return CrossViewScores(views=tuple(view_list), matrix=matrix, per_probe_view=per_probe_view, mean=mean)
-
-
-def _sequence_types(sequence_types: Any, length: int) -> tuple[np.ndarray, np.ndarray]:
-    """Condition ("nm", "bg", "cl") and full name ("nm-01") of every sequence, lower case."""
-    names = np.char.lower(_vector(sequence_types, "sequence_types", length, "embeddings").astype(str))
-    bad = [name for name in names.tolist() if not _SEQUENCE_TYPE.match(name)]
-    if bad:
-        raise InputError(f"sequence_types must be CASIA-B names like 'nm-01', 'bg-02', 'cl-01'; got {bad[0]!r}")
-    return np.array([name[:2] for name in names.tolist()]), names
-
-
-def casia_b_gait(embeddings: np.ndarray, subjects: np.ndarray, sequence_types: Sequence[str], views: np.ndarray, *,
-                 exclude_identical_view: bool = True) -> dict[str, CrossViewScores]:
-    """GaitGraph's CASIA-B evaluation: gallery NM 1-4, probes NM 5-6, BG 1-2 and CL 1-2, cross-view Rank-1.
-
-    The distances of all probes to the gallery are computed once; every condition is then scored by
-    `cross_view_rank1` (same rules: nearest neighbour in gallery order on ties, a subject missing from a gallery
-    view is a miss, empty cells NaN, identical view left out of the means by default).
-
-    Args:
-        embeddings: (N, D) one embedding per test sequence.
-        subjects: (N,) subject of every sequence.
-        sequence_types: (N,) CASIA-B sequence names such as "nm-01", "bg-02", "cl-01" (case ignored).
-        views: (N,) view of every sequence in degrees (0, 18, ..., 180).
-        exclude_identical_view: Leave the identical view out of the means.
-
-    Returns:
-        {"NM": ..., "BG": ..., "CL": ...}, the scores of every probe condition.
-
-    Raises:
-        InputError: When shapes disagree, a value is not finite, a sequence name is not a CASIA-B one, or the
-            gallery or a probe condition has no sequence.
-    """
-    x = _embeddings(embeddings, "embeddings")
-    subjects = _vector(subjects, "subjects", len(x), "embeddings")
-    views = _vector(views, "views", len(x), "embeddings")
-    _, names = _sequence_types(sequence_types, len(x))
-    gallery = np.isin(names, GAIT_GALLERY)
-    if not gallery.any():
-        raise InputError("no gallery sequence: the gallery is NM 1-4 (nm-01 .. nm-04)")
-    probe_sets = {key: np.isin(names, types) for key, types in GAIT_PROBES.items()}
-    for key, chosen in probe_sets.items():
-        if not chosen.any():
-            raise InputError(f"no {key} probe sequence ({', '.join(GAIT_PROBES[key])})")
-    probes = np.logical_or.reduce(list(probe_sets.values()))
-    distances = euclidean_distances(x[probes], x[gallery])
-    view_list = sorted(set(views.tolist()))
-    scores = {}
-    for key, chosen in probe_sets.items():
-        rows = chosen[probes]
-        scores[key] = cross_view_rank1(distances[rows], subjects[chosen], views[chosen], subjects[gallery],
-                                       views[gallery], views=view_list,
-                                       exclude_identical_view=exclude_identical_view)
-    return scores
-
-
-def casia_b_reid(embeddings: np.ndarray, subjects: np.ndarray, sequence_types: Sequence[str], *,
-                 ks: Sequence[int] = (1, 5, 10)) -> dict[str, RetrievalScores]:
-    """TranSG's CASIA-B re-identification settings: N-N, B-B, C-C, C-N and B-N, Rank-k and mAP.
-
-    "X-Y" takes the sequences of condition X (NM, BG or CL, all views and sequence numbers) as probes and those
-    of condition Y as the gallery. In the single-condition settings (N-N, B-B, C-C) the probe set is the
-    gallery set and every probe's own entry is excluded from its ranking. The rules of `rank_k_and_map` apply
-    (stable ranking, probes without a true match counted apart).
-
-    Args:
-        embeddings: (N, D) one embedding per sequence.
-        subjects: (N,) identity of every sequence.
-        sequence_types: (N,) CASIA-B sequence names such as "nm-01", "bg-02", "cl-01" (case ignored).
-        ks: The k of the Rank-k numbers.
-
-    Returns:
-        {"N-N": ..., "B-B": ..., "C-C": ..., "C-N": ..., "B-N": ...}.
-
-    Raises:
-        InputError: When shapes disagree, a value is not finite, a sequence name is not a CASIA-B one, or a
-            condition has no sequence.
-    """
-    x = _embeddings(embeddings, "embeddings")
-    subjects = _vector(subjects, "subjects", len(x), "embeddings")
-    conditions, _ = _sequence_types(sequence_types, len(x))
-    chosen = {c: conditions == c for c in ("nm", "bg", "cl")}
-    for c, rows in chosen.items():
-        if not rows.any():
-            raise InputError(f"no {c.upper()} sequence: every re-ID setting needs NM, BG and CL sequences")
-    scores = {}
-    for key, (probe, gallery) in REID_SETTINGS.items():
-        distances = euclidean_distances(x[chosen[probe]], x[chosen[gallery]])
-        scores[key] = rank_k_and_map(distances, subjects[chosen[probe]], subjects[chosen[gallery]], ks=ks,
-                                     same_set=probe == gallery)
-    return scores

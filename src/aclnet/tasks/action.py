@@ -53,6 +53,11 @@ class ActionTask(Task):
         for role, name, part in parts:
             if not part:
                 raise InputError(f"the {role} data (split '{name or data.train_split}') has no samples")
+        unseen = sorted({s.label for s in test} - {s.label for s in train})
+        if unseen:
+            raise InputError(f"the test data (split '{data.test_split}') has {len(unseen)} class(es) that no training "
+                             f"sample has (labels {unseen[:5]}...); a classifier cannot predict them. If the classes "
+                             "are identities (gait, re-identification), use task: gait or reid with a protocol")
         classes = sample_set.classes or [str(i) for i in range(sample_set.num_classes)]
         return TaskData(train, val, test, layout, classes)
 

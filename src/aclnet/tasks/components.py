@@ -13,7 +13,7 @@ import numpy as np
 import torch
 
 from aclnet.data.datasets import SkeletonDataset, make_loader
-from aclnet.data.formats import read_format
+from aclnet.data.formats import read_format, reader_options
 from aclnet.data.pipeline import PRESETS, Pipeline, build_pipeline
 from aclnet.data.sample import Sample, SampleSet
 from aclnet.data.synthetic import make_action_dataset, make_gait_dataset
@@ -35,7 +35,10 @@ def load_sample_set(config: ExperimentConfig) -> SampleSet:
             return make_gait_dataset(num_subjects=syn.num_subjects, views=syn.views, seed=syn.seed)
         return make_action_dataset(num_classes=syn.num_classes, group_size=syn.group_size,
                                    samples_per_class=syn.samples_per_class, seed=syn.seed)
-    return read_format(data.format, data.path, **data.options)
+    options = dict(data.options)
+    if data.layout is not None and "layout" in reader_options(data.format):
+        options.setdefault("layout", data.layout)  # readers that check joint counts check them against it
+    return read_format(data.format, data.path, **options)
 
 
 def pipeline_steps(config: ExperimentConfig) -> list:

@@ -75,24 +75,27 @@ class RetrievalTask(Task):
 
     def evaluate(self, model: SkeletonModel, samples: list[Sample], pipeline: Pipeline,
                  device: torch.device) -> Evaluation:
+        outputs = run_model(model, self.loader(samples, pipeline, train=False), device, self.use_amp(device),
+                            time_flip=self.config.protocol.test_flip)
+        return self.evaluate_embeddings(outputs.features, [samples[i] for i in outputs.indices])
+
+    def evaluate_embeddings(self, features: np.ndarray, samples: list[Sample]) -> Evaluation:
+        """The protocol's probe sets against their galleries, from one embedding (N, D) per sample."""
         protocol = self.config.protocol
         selections = protocol.model_dump()
-        outputs = run_model(model, self.loader(samples, pipeline, train=False), device, self.use_amp(device),
-                            time_flip=protocol.test_flip)
-        ordered = [samples[i] for i in outputs.indices]
-        features = outputs.features / (np.linalg.norm(outputs.features, axis=1, keepdims=True) + 1e-12)
-        ids = np.array([field_value(s, protocol.identity_field) for s in ordered])
-        views = np.array([field_value(s, protocol.view_field) for s in ordered])
+        features = features / (np.linalg.norm(features, axis=1, keepdims=True) + 1e-12)
+        ids = np.array([field_value(s, protocol.identity_field) for s in samples])
+        views = np.array([field_value(s, protocol.view_field) for s in samples])
         matches: dict[str, ProbeMatch] = {}
         for name, probe in selections["probes"].items():
-            in_probe = _mask(ordered, probe["select"])
+            in_probe = _mask(samples, probe["select"])
             same_set = probe["gallery"] == "self"
             gallery = selections["gallery"] if probe["gallery"] is None else probe["gallery"]
-            in_gallery = in_probe if same_set else _mask(ordered, gallery)
+            in_gallery = in_probe if same_set else _mask(samples, gallery)
             for role, mask, selection in (("probe", in_probe, probe["select"]), ("gallery", in_gallery, gallery)):
                 if not mask.any():
                     raise InputError(f"protocol: the {role} of probe set '{name}' ({describe(selection)}) selects "
-                                     f"none of the {len(ordered)} evaluated sequences")
+                                     f"none of the {len(samples)} evaluated sequences")
             if not same_set and (in_probe & in_gallery).any():
                 raise InputError(f"protocol: probe set '{name}' and its gallery share "
                                  f"{int((in_probe & in_gallery).sum())} sequence(s); use gallery: self for a "
@@ -100,7 +103,7 @@ class RetrievalTask(Task):
             matches[name] = ProbeMatch(euclidean_distances(features[in_probe], features[in_gallery]),
                                        ids[in_probe], views[in_probe], ids[in_gallery], views[in_gallery], same_set)
         evaluation = self.score(matches)
-        evaluation.details["sequences"] = len(ordered)
+        evaluation.details["sequences"] = len(samples)
         return evaluation
 
     def score(self, matches: dict[str, ProbeMatch]) -> Evaluation:

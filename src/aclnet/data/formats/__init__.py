@@ -38,8 +38,14 @@ def read_format(name: str, source: str | Path, **options: Any) -> SampleSet:
     if not source.exists():
         raise InputError(f"{source}: no such file or folder")
     module = importlib.import_module(f"aclnet.data.formats.{FORMATS[name]}")
-    accepted = set(inspect.signature(module.read).parameters) - {"source"}
+    accepted = reader_options(name)
     unknown = sorted(set(options) - accepted)
     if unknown:
         raise InputError(f"format '{name}' takes no option {unknown}; its options are {sorted(accepted) or 'none'}")
     return module.read(source, **options)
+
+
+def reader_options(name: str) -> set[str]:
+    """The options the reader of format `name` takes."""
+    module = importlib.import_module(f"aclnet.data.formats.{FORMATS[name]}")
+    return set(inspect.signature(module.read).parameters) - {"source"}

@@ -1,0 +1,190 @@
+"""Gait recognition and re-identification end to end on generated walks, protocols as data, own data."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import numpy as np
+import pytest
+import yaml
+
+from aclnet.cli import main
+from aclnet.data.annotations import write_annotations
+from aclnet.data.sample import Sample, SampleSet
+from aclnet.data.synthetic import make_gait_dataset
+from aclnet.engine.config import load_config, validate_config
+from aclnet.engine.run_folder import RunFolder
+from aclnet.errors import InputError
+from aclnet.tasks.registry import TASKS, make_task
+
+# Two views, few epochs of a few steps: seconds on a CPU.
+QUICK = ["optim.epochs=2", "train.max_steps_per_epoch=3", "data.synthetic.views=[0,90]", "data.clip_len=24",
+         "optim.batch_size=8", "train.deterministic=true"]
+
+
+def _run(args: list[str]) -> None:
+    assert main(args) == 0
+
+
+def test_registry_knows_each_task_once() -> None:
+    assert sorted(TASKS) == ["action", "gait", "reid"]
+    assert {name: task.primary_metric for name, task in TASKS.items()} == {
+        "action": "top1", "gait": "mean", "reid": "rank1"}
+
+
+@pytest.mark.parametrize(("experiment", "keys"), [
+    ("synthetic-gait-j", ["nm", "bg", "cl", "mean"]),
+    ("synthetic-reid-j", [f"{p}_{m}" for p in ("nm-nm", "bg-bg", "cl-cl", "cl-nm", "bg-nm")
+                          for m in ("rank1", "rank5", "rank10", "map")] + ["rank1", "map"]),
+])
+def test_generated_walks_train_and_test(tmp_path: Path, capsys, experiment: str, keys: list[str]) -> None:
+    run = RunFolder(tmp_path / "run")
+    _run(["train", experiment, "--work-dir", str(run.path), "--set", *QUICK])
+    report = run.read_report()
+    assert report["task"] == experiment.split("-")[1] and report["selection"] == "final epoch"
+    for key in keys:
+        assert 0.0 <= report[key] <= 100.0, key
+    assert not run.test_scores.exists()  # retrieval has no class scores to ensemble
+    out = capsys.readouterr().out
+    assert "rank-1" in out and "checkpoint chosen on the final epoch" in out
+    if experiment.startswith("synthetic-gait"):
+        table = report["view_tables"]["nm"]
+        assert table["views"] == [0, 90] and len(table["matrix"]) == 2
+        # The identical view is left out: each probe view's mean is its one other gallery view.
+        assert table["per_probe_view"] == [table["matrix"][0][1], table["matrix"][1][0]]
+        assert report["mean"] == pytest.approx(np.mean([report[k] for k in ("nm", "bg", "cl")]))
+    else:
+        assert report["rank1"] == pytest.approx(np.mean([report[f"{p}_rank1"] for p in
+                                                        ("nm-nm", "bg-bg", "cl-cl", "cl-nm", "bg-nm")]))
+    # `aclnet test` on the trained checkpoint gives the same numbers.
+    _run(["test", experiment, "--set", *QUICK, "--checkpoint", str(run.latest)])
+    assert f"{report[keys[-1]]:.2f}" in capsys.readouterr().out
+
+
+def test_validation_on_held_out_identities_picks_best_on_the_primary_metric(tmp_path: Path) -> None:
+    run = RunFolder(tmp_path / "run")
+    _run(["train", "synthetic-gait-j", "--work-dir", str(run.path), "--set", *QUICK, "train.select_on=val",
+          "data.holdout_fraction=0.3"])
+    report = run.read_report()
+    history = load_metrics(run)
+    best = max(range(len(history)), key=lambda i: (float(history[i]["val_mean"]), -i))
+    assert report["selected_epoch"] == best + 1 and report["checkpoint"] == str(run.best)
+    data = make_task(load_config("synthetic-gait-j", [*QUICK, "train.select_on=val", "data.holdout_fraction=0.3"]))
+    split = data.load_data()
+    held = {s.meta["subject"] for s in split.val}
+    assert held and held.isdisjoint({s.meta["subject"] for s in split.train})
+    assert sorted({s.label for s in split.train}) == list(range(len(split.classes)))  # contiguous identities
+
+
+def load_metrics(run: RunFolder) -> list[dict[str, str]]:
+    import csv
+
+    with open(run.metrics) as handle:
+        return list(csv.DictReader(handle))
+
+
+def test_no_training_sequence_is_a_probe_or_gallery_sequence() -> None:
+    for experiment in ("synthetic-gait-j", "synthetic-reid-j"):
+        data = make_task(load_config(experiment, QUICK)).load_data()
+        train = {s.sample_id for s in data.train}
+        test = {s.sample_id for s in data.test}
+        assert train and test and train.isdisjoint(test)
+    reid = make_task(load_config("synthetic-reid-j", QUICK)).load_data()
+    # Re-identification: the same people, other walks.
+    assert {s.meta["subject"] for s in reid.train} == {s.meta["subject"] for s in reid.test}
+    assert {(s.meta["condition"], s.meta["sequence"]) for s in reid.test} == {
+        ("nm", 4), ("nm", 5), ("nm", 6), ("bg", 2), ("cl", 2)}
+
+
+def test_overlapping_train_and_test_selections_are_refused() -> None:
+    config = load_config("synthetic-gait-j", [*QUICK, "protocol.test={subject: {min: 10, max: 16}}"])
+    with pytest.raises(InputError, match=r"selected for both training and test, e.g. '010-"):
+        make_task(config).load_data()
+
+
+@pytest.mark.parametrize(("override", "message"), [
+    ("protocol.probes.bg.select={condition: xx}", r"the probe of probe set 'bg' \(condition=xx\) selects none"),
+    ("protocol.gallery={condition: nm, sequence: [5, 6]}", r"probe set 'nm' and its gallery share"),
+    ("protocol.identity_field=person", r"has no field 'person'"),
+])
+def test_protocol_problems_are_named(tmp_path: Path, capsys, override: str, message: str) -> None:
+    assert main(["train", "synthetic-gait-j", "--work-dir", str(tmp_path / "r"), "--set", *QUICK, override]) == 2
+    assert re.search(message, capsys.readouterr().err)
+
+
+@pytest.mark.parametrize(("overrides", "message"), [
+    (["protocol=null"], r"task 'gait' needs a protocol"),
+    (["task=walking"], r"unknown task 'walking'; valid: action, gait, reid"),
+    (["protocol.probes.nm.select.sequence={max: 2}", "protocol.probes.nm.gallery=none"], r"protocol.probes.nm"),
+])
+def test_bad_task_configurations_are_named(overrides: list[str], message: str) -> None:
+    with pytest.raises(InputError, match=message):
+        load_config("synthetic-gait-j", overrides)
+
+
+def test_a_protocol_without_probe_sets_is_refused() -> None:
+    raw = load_config("synthetic-gait-j").model_dump(mode="json")
+    raw["protocol"]["probes"] = {}
+    with pytest.raises(InputError, match=r"protocol.probes: Value error, a protocol needs at least one probe set"):
+        validate_config(raw, "test")
+
+
+def test_identities_as_action_classes_are_refused() -> None:
+    config = load_config("synthetic-j", ["data.synthetic.kind=gait", "data.synthetic.views=[0]",
+                                         "data.val_split=null", "data.pipeline=gaitgraph"])
+    with pytest.raises(InputError, match="use task: gait or reid"):
+        make_task(config).load_data()
+
+
+def _walks_on_a_small_layout(tmp_path: Path, *, depth: bool) -> tuple[Path, Path]:
+    """A PYSKL pickle of generated walks on a 15-joint layout of one's own, 2D with scores or 3D."""
+    layout = tmp_path / "body15.yaml"
+    joints = ["head", "neck", "pelvis", "left_shoulder", "left_elbow", "left_wrist", "right_shoulder",
+              "right_elbow", "right_wrist", "left_hip", "left_knee", "left_ankle", "right_hip", "right_knee",
+              "right_ankle"]
+    edges = [["head", "neck"], ["neck", "pelvis"], ["neck", "left_shoulder"], ["left_shoulder", "left_elbow"],
+             ["left_elbow", "left_wrist"], ["neck", "right_shoulder"], ["right_shoulder", "right_elbow"],
+             ["right_elbow", "right_wrist"], ["pelvis", "left_hip"], ["left_hip", "left_knee"],
+             ["left_knee", "left_ankle"], ["pelvis", "right_hip"], ["right_hip", "right_knee"],
+             ["right_knee", "right_ankle"]]
+    layout.write_text(yaml.safe_dump({"name": "body15", "joints": joints, "edges": edges, "center": "pelvis"}))
+    walks = make_gait_dataset(8, views=[0, 90], layout=str(layout), seed=1)
+    samples = walks.samples
+    if depth:  # a third coordinate instead of the score
+        samples = [Sample(s.sample_id, np.concatenate([s.keypoint, s.score[..., None]], -1), s.label,
+                          meta=dict(s.meta)) for s in samples]
+    path = tmp_path / "walks.pkl"
+    write_annotations(SampleSet(samples, {"all": [s.sample_id for s in samples]}, "body15", walks.classes), path)
+    return path, layout
+
+
+@pytest.mark.parametrize("depth", [False, True])
+@pytest.mark.parametrize("task", ["gait", "reid"])
+def test_own_skeletons_need_only_a_config(tmp_path: Path, depth: bool, task: str) -> None:
+    data, layout = _walks_on_a_small_layout(tmp_path, depth=depth)
+    if task == "gait":
+        protocol = {"train": {"subject": {"max": 5}}, "test": {"subject": {"min": 6}},
+                    "gallery": {"condition": "nm", "sequence": [1, 2, 3, 4]},
+                    "probes": {"nm": {"select": {"condition": "nm", "sequence": [5, 6]}},
+                               "cl": {"select": {"condition": "cl"}}}}
+    else:
+        protocol = {"train": [{"condition": "nm", "sequence": [1, 2, 3]}, {"condition": "bg"}],
+                    "test": {"condition": "nm", "sequence": [4, 5, 6]},
+                    "probes": {"nm-nm": {"select": {"condition": "nm"}, "gallery": "self"}}}
+    experiment = {
+        "task": task,
+        "data": {"format": "pyskl", "path": str(data), "layout": str(layout), "pipeline": "plain", "clip_len": 16,
+                 "test_clips": 1, "num_workers": 0, "sequences_per_identity": 2},
+        "protocol": protocol,
+        "model": {"backbone": "stgcn", "preset": "small", "embedding_input": "pooled"},
+        "loss": {"small_dataset_scaling": True},
+        "optim": {"epochs": 2, "batch_size": 8},
+        "train": {"select_on": "last", "max_steps_per_epoch": 2},
+    }
+    path = tmp_path / "experiment.yaml"
+    path.write_text(yaml.safe_dump(experiment))
+    run = RunFolder(tmp_path / "run")
+    _run(["train", str(path), "--work-dir", str(run.path)])
+    report = run.read_report()
+    assert report["task"] == task and report["sequences"] == (60 if task == "gait" else 48)
