@@ -18,7 +18,7 @@ from aclnet.data.formats import FORMATS, read_format
 from aclnet.data.formats.pose_detections import read
 from aclnet.errors import InputError
 
-PSYMO = Path(__file__).resolve().parents[2].parent / "shared" / "data" / "PsyMo-subset"
+PSYMO = Path(__file__).resolve().parents[3].parent / "shared" / "data" / "PsyMo-subset"
 
 
 def keypoints(x: float, y: float, conf: float = 0.9) -> list[float]:

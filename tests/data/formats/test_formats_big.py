@@ -19,7 +19,7 @@ from aclnet.data.formats.pyskl import stack_by_frame
 from aclnet.data.sample import SampleError
 from aclnet.errors import InputError
 
-SHARED = Path(__file__).resolve().parents[2] / "shared" / "data"
+SHARED = Path(__file__).resolve().parents[4] / "shared" / "data"
 KINETICS_SAMPLE = SHARED / "Kinetics-skeleton-sample" / "--33Lscn6sk.json"
 MMACTION_SAMPLE = SHARED / "mmaction2-pose-annotation-sample" / "sample.pkl"
 

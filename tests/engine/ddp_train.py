@@ -1,4 +1,4 @@
-"""Run by tests/test_training.py under `torchrun --nproc_per_node=2`: train, then save each rank's loss state."""
+"""Run by tests/engine/test_training.py under `torchrun --nproc_per_node=2`: train, then save each rank's loss state."""
 
 from __future__ import annotations
 

@@ -22,7 +22,7 @@ from aclnet.data.sample import SampleError, SampleSet
 from aclnet.errors import InputError
 from aclnet.skeleton import get_layout
 
-DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
+DATA = Path(__file__).resolve().parents[4] / "shared" / "data"
 FOLDERS = {
     "msr-action3d": "MSRAction3D",
     "florence3d": "Florence3D",

@@ -21,8 +21,8 @@ from aclnet.engine.config import dump_config
 from aclnet.engine.evaluation import save_scores
 from aclnet.errors import InputError
 
-SCRIPT = Path(__file__).resolve().parents[1] / "benchmarks" / "accuracy.py"
-DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
+SCRIPT = Path(__file__).resolve().parents[2] / "benchmarks" / "accuracy.py"
+DATA = Path(__file__).resolve().parents[3] / "shared" / "data"
 
 
 @pytest.fixture(scope="module")
