@@ -617,3 +617,57 @@ def test_default_modality_and_crop_pipeline() -> None:
     assert train.shape == (1, 3, 32, 25, 3) and not train[0, 2].any()
     test = build_pipeline(steps, NTU, test_mode=True)
     np.testing.assert_array_equal(test(sample, np.random.default_rng(1)), test(sample, np.random.default_rng(2)))
+
+
+# ------------------------------------------------------------------ swapping left and right joints
+
+THREE = make_layout("three", ["center", "left_hand", "right_hand"], [(0, 1), (0, 2)], 0)
+
+
+def test_swap_left_right_exchanges_joints_not_coordinates() -> None:
+    assert THREE.flip_index == (0, 2, 1)
+    kp = np.array([[[[0.5, 0.0, 1.0], [-1.0, 2.0, 3.0], [4.0, 5.0, 6.0]]]], np.float32)  # (M, T, V, C)
+    score = np.array([[[0.9, 0.1, 0.5]]], np.float32)
+    before = kp.copy()
+    for seed in range(20):  # p = 1: always
+        out, score_out = tf.swap_left_right(kp, score, THREE.flip_index, np.random.default_rng(seed), p=1.0)
+        np.testing.assert_array_equal(out[0, 0], [[0.5, 0.0, 1.0], [4.0, 5.0, 6.0], [-1.0, 2.0, 3.0]])
+        np.testing.assert_array_equal(score_out[0, 0], score[0, 0, [0, 2, 1]])
+        kept, kept_score = tf.swap_left_right(kp, score, THREE.flip_index, np.random.default_rng(seed), p=0.0)
+        np.testing.assert_array_equal(kept, kp)  # p = 0: never
+        np.testing.assert_array_equal(kept_score, score)
+    np.testing.assert_array_equal(kp, before)  # input untouched
+    swapped = sum(
+        not np.array_equal(tf.swap_left_right(kp, None, THREE.flip_index, np.random.default_rng(s))[0], kp)
+        for s in range(400)
+    )
+    assert 150 < swapped < 250  # p = 0.5 by default, one draw per call
+    with pytest.raises(InputError, match="permutation of the 3 joints"):
+        tf.swap_left_right(kp, None, (0, 1, 1), np.random.default_rng(0), p=1.0)
+
+
+def test_swap_left_right_is_not_the_mirroring_flip() -> None:
+    kp = np.array([[[[0.5, 0.0, 1.0], [-1.0, 2.0, 3.0], [4.0, 5.0, 6.0]]]], np.float32)
+    swapped, _ = tf.swap_left_right(kp, None, THREE.flip_index, np.random.default_rng(0), p=1.0)
+    mirrored, _ = tf.flip(kp, None, THREE, None)
+    np.testing.assert_array_equal(mirrored[0, 0, 1], [-4.0, 5.0, 6.0])  # the flip also negates x
+    np.testing.assert_array_equal(swapped[0, 0, 1], [4.0, 5.0, 6.0])
+    assert not np.array_equal(swapped, mirrored)
+    np.testing.assert_array_equal(swapped[..., 1:], mirrored[..., 1:])  # same joint exchange, other channels
+
+
+def test_swap_left_right_step() -> None:
+    sample = ntu_sample(7)
+    steps = [{"pre_normalize_3d": {"align_spine": False}}, {"swap_left_right": {"p": 1.0}}, "modality"]
+    out = build_pipeline(steps, NTU, test_mode=False)(sample, np.random.default_rng(0))
+    kp, _ = tf.pre_normalize_3d(sample.keypoint, align_spine=False)
+    np.testing.assert_array_equal(out[0], kp[:, :, list(NTU.flip_index)])
+    test = build_pipeline(steps, NTU, test_mode=True)(sample, np.random.default_rng(0))
+    np.testing.assert_array_equal(test[0], kp)  # not run at test time
+    assert STEP_PARAMS["swap_left_right"]().p == 0.5
+    with pytest.raises(InputError, match=r"'swap_left_right': parameter 'p'"):
+        build_pipeline([{"swap_left_right": {"p": 1.5}}], NTU, test_mode=False)
+    with pytest.raises(InputError, match="'swap_left_right' works on joints"):
+        build_pipeline(["modality", "swap_left_right"], NTU, test_mode=False)
+    with pytest.raises(InputError, match="step #1 'swap_left_right'.*no left/right joint pairs"):
+        build_pipeline(["swap_left_right"], CHAIN, test_mode=False)

@@ -105,6 +105,13 @@ class RandomFlipParams(StepParams):
     )
 
 
+class SwapLeftRightParams(StepParams):
+    """Exchange the layout's left and right joints, coordinates unchanged (the release's Spatial_Flip;
+    training only)."""
+
+    p: float = Field(0.5, ge=0, le=1, allow_inf_nan=False, description="Probability of swapping a sample.")
+
+
 class PartDropParams(StepParams):
     """Zero one limb group with probability p (training only)."""
 
@@ -296,6 +303,17 @@ def _random_flip(params: RandomFlipParams, ctx: _Context) -> Apply:
     return apply
 
 
+def _swap_left_right(params: SwapLeftRightParams, ctx: _Context) -> Apply:
+    if not ctx.layout.flip_pairs:
+        raise InputError(f"{ctx.where}: layout '{ctx.layout.name}' has no left/right joint pairs to swap")
+    order = ctx.layout.flip_index
+
+    def apply(state: _State, rng: np.random.Generator) -> None:
+        state.keypoint, state.score = tf.swap_left_right(state.keypoint, state.score, order, rng, params.p)
+
+    return apply
+
+
 def _part_drop(params: PartDropParams, ctx: _Context) -> Apply:
     try:
         groups = tf.limb_groups(ctx.layout)
@@ -417,6 +435,7 @@ _STEPS: dict[str, _StepType] = {
     "random_scale": _StepType(RandomScaleParams, "augment", _random_scale),
     "random_shear": _StepType(RandomShearParams, "augment", _random_shear),
     "random_flip": _StepType(RandomFlipParams, "augment", _random_flip),
+    "swap_left_right": _StepType(SwapLeftRightParams, "augment", _swap_left_right),
     "part_drop": _StepType(PartDropParams, "augment", _part_drop),
     "mirror_about_center": _StepType(MirrorAboutCenterParams, "augment", _mirror_about_center),
     "reverse_time": _StepType(ReverseTimeParams, "augment", _reverse_time),
@@ -491,6 +510,50 @@ def _check_order(names: list[str], num_clips: int) -> None:
             f"num_clips={num_clips} needs a temporal step: 'uniform_sample' (draws the clips) or "
             "'temporal_window' / 'random_crop_resize' (the pipeline runs once per clip)"
         )
+
+
+def _step_name(spec: object) -> str | None:
+    """The name of a step entry (`"name"` or `{name: {...}}`), None for anything else."""
+    if isinstance(spec, str):
+        return spec
+    if isinstance(spec, dict) and len(spec) == 1:
+        name = next(iter(spec))
+        return name if isinstance(name, str) else None
+    return None
+
+
+def check_augmentation_steps(steps: object, where: str) -> None:
+    """Validate a list of extra training augmentations (a template's `stream_steps` entry).
+
+    Each entry must be a valid step of kind 'augment' (random, training only, on joints); errors
+    start with `where` and name the step.
+    """
+    if not isinstance(steps, list):
+        raise InputError(f"{where}: expected a list of steps, e.g. [{{swap_left_right: {{p: 0.5}}}}], got {steps!r}")
+    augmentations = sorted(n for n, step in _STEPS.items() if step.kind == "augment")
+    for position, spec in enumerate(steps, start=1):
+        try:
+            name, _ = _parse_step(spec, position)
+        except InputError as err:
+            raise InputError(f"{where}: {err}") from None
+        if _STEPS[name].kind != "augment":
+            raise InputError(
+                f"{where}: step #{position} '{name}' is not a training augmentation; extra stream steps "
+                f"go before 'modality' and must be one of {augmentations}"
+            )
+
+
+def insert_augmentations(steps: list, extra: list) -> list:
+    """`steps` with `extra` inserted just before the `modality` step, i.e. after the normalisation
+    and the other joint-space augmentations (where the release puts Spatial_Flip and Part_Drop);
+    without a `modality` step, after the last joint-space step. Neither list is modified."""
+    names = [_step_name(spec) for spec in steps]
+    if "modality" in names:
+        at = names.index("modality")
+    else:
+        joint_space = [i for i, n in enumerate(names) if n in _STEPS and _STEPS[n].kind in ("joints", "augment")]
+        at = joint_space[-1] + 1 if joint_space else 0
+    return [*steps[:at], *extra, *steps[at:]]
 
 
 class Pipeline:
@@ -584,7 +647,7 @@ def build_pipeline(steps: list, layout: Layout, *, test_mode: bool, num_clips: i
 
 
 # --------------------------------------------------------------------------------------------
-# Released configurations (METHOD.md, "Data pipeline")
+# Released configurations (docs/method.md, section 8)
 # --------------------------------------------------------------------------------------------
 
 

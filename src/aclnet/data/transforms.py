@@ -1,4 +1,4 @@
-"""Skeleton transforms as pure, vectorised NumPy functions (PYSKL behaviour, see METHOD.md).
+"""Skeleton transforms as pure, vectorised NumPy functions (PYSKL behaviour, see docs/method.md section 8).
 
 Arrays follow the sample record: keypoints (..., M, T, V, C) (persons, frames, joints, channels),
 scores (..., M, T, V). Leading axes beyond M are allowed where a docstring says "any leading axes".
@@ -211,8 +211,8 @@ def flip(
     keypoint: np.ndarray, score: np.ndarray | None, layout: Layout, img_width: float | None
 ) -> tuple[np.ndarray, np.ndarray | None]:
     """Mirror left and right: x -> img_width - x for non-zero x (PYSKL's Flip), or x -> -x
-    without an image width; joints and scores swap by the layout's left/right pairs.
-    Any leading axes."""
+    without an image width; joints and scores swap by the layout's left/right pairs (a mirror
+    image; `swap_left_right` only exchanges the joints). Any leading axes."""
     order = np.asarray(layout.flip_index)
     out = keypoint[..., order, :].astype(np.float32, copy=True)
     x = out[..., 0]
@@ -231,6 +231,29 @@ def random_flip(
     """`flip` with probability p (one draw per sample)."""
     if rng.random() < p:
         return flip(keypoint, score, layout, img_width)
+    return keypoint.copy(), None if score is None else score.copy()
+
+
+def swap_left_right(
+    keypoint: np.ndarray,
+    score: np.ndarray | None,
+    order: tuple[int, ...] | list[int] | np.ndarray,
+    rng: np.random.Generator,
+    p: float = 0.5,
+) -> tuple[np.ndarray, np.ndarray | None]:
+    """With probability p (one draw per call), exchange left and right joints: joint v of the output
+    is joint order[v] of the input (`order` a permutation of the joints, e.g. `layout.flip_index`).
+
+    Coordinates are not changed, only which joint holds them (the release's `Spatial_Flip`; unlike
+    `flip`, nothing is mirrored, so the result is the other side's body in the same pose, not the
+    pose's mirror image). Scores follow their joints. Any leading axes.
+    """
+    index = np.asarray(order, dtype=np.intp)
+    joints = keypoint.shape[-2]
+    if index.shape != (joints,) or not np.array_equal(np.sort(index), np.arange(joints)):
+        raise InputError(f"swap_left_right needs a permutation of the {joints} joints, got {list(order)}")
+    if rng.random() < p:
+        return keypoint[..., index, :].copy(), None if score is None else score[..., index].copy()
     return keypoint.copy(), None if score is None else score.copy()
 
 
