@@ -2,7 +2,7 @@
 
 1. One training step of both losses (forward and backward) at batch 64, 120 classes, 256 dimensions and
    a memory of 1024, with the inter loss switched on: `aclnet.losses` against the references of
-   tests/losses/test_losses.py (written from METHOD.md with Python loops). Target: at least 20x.
+   tests/losses/test_losses.py (written from docs/method.md with Python loops). Target: at least 20x.
 2. Family rebuilding for 400 classes (K = 10, threshold 4, released rule): `build_families` against the
    reference's per-class Python loop. Target: at least 100x.
 

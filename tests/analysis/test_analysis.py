@@ -10,7 +10,7 @@ import pytest
 import torch
 
 from aclnet.analysis.commands import add_analyze_parser, parse_epochs
-from aclnet.analysis.families import describe_families, family_table, format_family_table
+from aclnet.analysis.families import family_table, format_family_table
 from aclnet.analysis.per_class import (
     difficulty_levels,
     format_difficulty_table,
@@ -100,18 +100,46 @@ def test_family_temperatures_follow_the_run_configuration(tmp_path):
     assert [r["temperature"] for r in family_table(tmp_path / "nofat.pt")] == pytest.approx([0.2] * 5 + [0.125])
 
 
+# Confusion statistics of 6 classes, written by hand (zero diagonal, as the statistics always have).
+CONFUSION = [
+    [0, 5, 0, 0, 0, 0],  # N_2(0) = {1, 0}: the zero counts follow in index order, so 0 itself
+    [0, 0, 4, 3, 0, 0],  # N_2(1) = {2, 3}
+    [6, 2, 0, 0, 0, 0],  # N_2(2) = {0, 1}
+    [1, 3, 0, 0, 0, 0],  # N_2(3) = {1, 0}
+    [2, 2, 0, 0, 0, 0],  # N_2(4) = {0, 1}: a tie, kept in index order
+    [0, 0, 0, 0, 7, 0],  # N_2(5) = {4, 0}
+]
+
+
 def test_family_table_reads_a_real_loss_state(tmp_path):
-    """A state dict written by InterClassAffinityLoss itself (with its extra state) after families were built."""
+    """A state dict written by InterClassAffinityLoss itself (with its extra state) after it built families
+    from hand-written statistics, read back as the family table worked out by hand.
+
+    Released rules, K = 2, n_tau = 1. Classes 0, 2, 3, 4 share the neighbours {0, 1} (overlap 2), class 1
+    has {2, 3} (overlap 0 with them) and class 5 {0, 4} (overlap 1 with them, 0 with class 1).
+    W(i) = N(i) + {j != i: M(i, j) > 1}; affinity 0.5 [j in N(i)] + M(i, j) / 2 orders the members.
+    Sizes 5, 2, 4, 4, 4, 2 give tau 1.0 (> 2K), 0.1 (<= K), 0.5 (<= 2K), ...
+    """
     loss = InterClassAffinityLoss(6, 8, k=2, overlap_threshold=1, start_epoch=1)
-    loss.confusion.copy_(torch.randint(0, 20, (6, 6), generator=torch.Generator().manual_seed(0)))
+    loss.set_epoch(2)
+    loss.confusion.copy_(torch.tensor(CONFUSION))
     loss.rebuild_families()
     model = {f"aux.inter.loss.{key}": value for key, value in loss.state_dict().items()}
+    assert model["aux.inter.loss._extra_state"] == {"epoch": 2, "rebuilt_epoch": 2}
     _write_run(tmp_path / "best.pt", model, _config_text(inter={"k": 2, "overlap_threshold": 1}))
     rows = family_table(tmp_path)
-    assert [r["size"] for r in rows] == loss.families.sum(1).tolist()
-    assert [r["temperature"] for r in rows] == pytest.approx(loss.class_temperatures().tolist())
-    assert [[m["name"] for m in r["members"]] for r in rows] == [
-        [m["name"] for m in r["members"]] for r in describe_families(loss, NAMES)]
+    members = [[(m["name"], pytest.approx(m["affinity"])) for m in row["members"]] for row in rows]
+    assert members == [
+        [("wave", 1.5), ("kick", 1.0), ("jump", 1.0), ("sit", 1.0), ("clap", 0.5)],  # wave is in its own family
+        [("kick", 0.5), ("jump", 0.5)],
+        [("wave", 1.5), ("jump", 1.0), ("sit", 1.0), ("clap", 0.5)],
+        [("wave", 1.5), ("kick", 1.0), ("sit", 1.0), ("clap", 0.5)],
+        [("wave", 1.5), ("kick", 1.0), ("jump", 1.0), ("clap", 0.5)],
+        [("wave", 1.0), ("sit", 1.0)],
+    ]
+    assert [row["name"] for row in rows] == NAMES
+    assert [row["size"] for row in rows] == [5, 2, 4, 4, 4, 2]
+    assert [row["temperature"] for row in rows] == pytest.approx([1.0, 0.1, 0.5, 0.5, 0.5, 0.1])
 
 
 def test_family_table_prefers_best_checkpoint(tmp_path):

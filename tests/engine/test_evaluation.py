@@ -31,18 +31,28 @@ def _write(path, ids, labels, scores, classes=("a", "b", "c")):
 
 
 def test_ensemble_weights_and_alignment(tmp_path):
-    ids, labels = ["s1", "s2"], [0, 1]
-    _write(tmp_path / "j.npz", ids, labels, [[0.6, 0.4, 0.0], [0.6, 0.4, 0.0]])
-    _write(tmp_path / "b.npz", ids, labels, [[0.0, 1.0, 0.0], [0.0, 1.0, 0.0]])
+    # Stream j leans to class 0, stream b to class 1; which stream wins depends on the weights.
+    ids, labels = ["s1", "s2", "s3"], [0, 1, 1]
+    _write(tmp_path / "j.npz", ids, labels, [[0.9, 0.1, 0.0], [0.8, 0.2, 0.0], [0.7, 0.3, 0.0]])
+    _write(tmp_path / "b.npz", ids, labels, [[0.2, 0.8, 0.0], [0.3, 0.7, 0.0], [0.2, 0.8, 0.0]])
+    # j:b = 2:1 -> s1 [2.0, 1.0] class 0 (right), s2 [1.9, 1.1] class 0 (wrong), s3 [1.6, 1.4] class 0 (wrong).
     values, fused = ensemble([tmp_path / "j.npz", tmp_path / "b.npz"], [2, 1])
-    np.testing.assert_allclose(fused, [[1.2, 1.8, 0.0], [1.2, 1.8, 0.0]], rtol=1e-6)
-    assert values["top1"] == 50.0
-    values, _ = ensemble([tmp_path / "j.npz", tmp_path / "b.npz"], [3, 1])  # 1.8 vs 2.2: class 0 wins
-    assert values["top1"] == 50.0
-    _write(tmp_path / "other.npz", ["s2", "s1"], labels, [[1, 0, 0], [1, 0, 0]])
+    np.testing.assert_allclose(fused, [[2.0, 1.0, 0.0], [1.9, 1.1, 0.0], [1.6, 1.4, 0.0]], rtol=1e-6)
+    assert values["top1"] == pytest.approx(100 / 3)
+    assert values["mean_class"] == pytest.approx(50.0)  # class 0: 1/1, class 1: 0/2
+    # j:b = 1:2 -> s1 [1.3, 1.7] class 1 (wrong), s2 [1.4, 1.6] class 1 (right), s3 [1.1, 1.9] class 1 (right).
+    values, fused = ensemble([tmp_path / "j.npz", tmp_path / "b.npz"], [1, 2])
+    np.testing.assert_allclose(fused, [[1.3, 1.7, 0.0], [1.4, 1.6, 0.0], [1.1, 1.9, 0.0]], rtol=1e-6)
+    assert values["top1"] == pytest.approx(200 / 3)
+    assert values["mean_class"] == pytest.approx(50.0)  # class 0: 0/1, class 1: 2/2
+    # No weights means 1:1 -> s1 [1.1, 0.9] right, s2 [1.1, 0.9] wrong, s3 [0.9, 1.1] right.
+    values, _ = ensemble([tmp_path / "j.npz", tmp_path / "b.npz"])
+    assert values["top1"] == pytest.approx(200 / 3)
+    assert values["mean_class"] == pytest.approx(75.0)  # class 0: 1/1, class 1: 1/2
+    _write(tmp_path / "other.npz", ["s2", "s1", "s3"], labels, [[1, 0, 0]] * 3)
     with pytest.raises(InputError, match="sample ids differ"):
         ensemble([tmp_path / "j.npz", tmp_path / "other.npz"])
-    _write(tmp_path / "lab.npz", ids, [1, 1], [[1, 0, 0], [1, 0, 0]])
+    _write(tmp_path / "lab.npz", ids, [1, 1, 1], [[1, 0, 0]] * 3)
     with pytest.raises(InputError, match="labels differ"):
         ensemble([tmp_path / "j.npz", tmp_path / "lab.npz"])
     with pytest.raises(InputError, match="--weights has 1 values for 2"):

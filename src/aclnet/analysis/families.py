@@ -1,7 +1,7 @@
 """The Motion Families a run learned: each class with its family members, affinity weights and FAT temperature.
 
 Read from a checkpoint's inter-loss state (`aux.inter.loss.families`, `aux.inter.loss.affinity`) and its resolved
-configuration; temperatures come from the loss's own rule (METHOD.md, Inter-ACL steps 4 and 6), not a copy.
+configuration; temperatures come from the loss's own rule (docs/method.md, sections 2.5 and 2.7), not a copy.
 """
 
 from __future__ import annotations

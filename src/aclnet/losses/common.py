@@ -30,7 +30,7 @@ def is_number(value: object) -> bool:
 
 
 def l2_normalise(x: torch.Tensor) -> torch.Tensor:
-    """Rows divided by their norm plus 1e-12, as the released code normalises (METHOD.md, parity)."""
+    """Rows divided by their norm plus 1e-12, as the released code normalises (docs/method.md, section 10)."""
     return x / (x.norm(dim=-1, keepdim=True) + NORM_EPS)
 
 

@@ -1,4 +1,4 @@
-"""Motion Families (METHOD.md, Inter-ACL steps 1-4 and 6): confusion statistics, neighbours, overlaps,
+"""Motion Families (docs/method.md, sections 2.2-2.5 and 2.7): confusion statistics, neighbours, overlaps,
 families, affinity weights and family-aware temperatures, all as whole-matrix tensor operations."""
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""The small-dataset scaling rule of METHOD.md ("Interface of the losses"): K, the overlap threshold, the
+"""The small-dataset scaling rule (docs/method.md, section 5): K, the overlap threshold, the
 memory size and the start epoch derived from the dataset instead of the released constants."""
 
 from __future__ import annotations

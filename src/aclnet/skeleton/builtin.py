@@ -58,7 +58,7 @@ COCO_PARTS = {
     "trunk": ["nose", "left_eye", "right_eye", "left_ear", "right_ear"],
 }
 
-# COCO plus three joints appended by the COCO -> coco_new conversion (METHOD.md):
+# COCO plus three joints appended by the COCO -> coco_new conversion (docs/method.md, section 8):
 # 17 mid-hip (mean of 11, 12), 18 mid-spine (mean of 17, 19), 19 mid-shoulder (mean of 5, 6).
 COCO_NEW_JOINTS = COCO_JOINTS + ["mid_hip", "mid_spine", "mid_shoulder"]
 COCO_NEW_EDGES = COCO_LIMBS + [(11, 17), (12, 17), (17, 18), (18, 19), (5, 19), (6, 19), (0, 19)]
