@@ -80,8 +80,8 @@ def test_run_config_applies_protocol_settings_variant_and_steps(suite: ModuleTyp
     assert (config.loss.inter.enabled, config.loss.inter.fat, config.loss.intra.enabled) == (True, False, False)
     assert config.model.preset == "small" and config.loss.small_dataset_scaling
     assert (config.model.backbone, config.model.embedding_input) == ("stgcn", "pooled")
-    assert config.data.num_workers == 0 and config.data.holdout_key == "subject" and config.train.select_on == "val"
-    # the epochs give about FULL.steps steps over the training samples left after the hold-out
+    assert config.data.num_workers == 0 and config.data.holdout_key == "subject" and config.train.select_on == "last"
+    # the epochs give about FULL.steps steps over the training samples (nothing is held out by default)
     steps_per_epoch = suite.training_samples(config) // config.optim.batch_size
     assert config.optim.epochs == round(suite.FULL.steps / steps_per_epoch)
     assert config.train.val_interval == config.optim.epochs // suite.FULL.validations

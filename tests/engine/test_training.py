@@ -41,7 +41,7 @@ def test_train_test_ensemble_end_to_end(tmp_path, capsys):
         for name in ("latest.pt", "metrics.csv", "config.yaml", "test_scores.npz", "test_report.json"):
             assert (run / name).exists(), name
         report = json.loads((run / "test_report.json").read_text())
-        assert report["clips"] == 2 and report["selection"] == "validation split"
+        assert report["clips"] == 2 and report["selection"] == "final epoch"  # the default rule
         assert 0 <= report["top1"] <= 100
         assert list((run / "tensorboard").iterdir())
     out = tmp_path / "j3.npz"
@@ -119,7 +119,7 @@ def test_torchrun_two_processes_share_statistics(tmp_path):
 def test_select_on_last_holds_nothing_out_and_tests_the_final_epoch(tmp_path):
     no_val_split = [*QUICK, "optim.epochs=2", "data.val_split=null"]
     config = load_config("synthetic-j", [*no_val_split, "train.select_on=last"])
-    held = make_task(load_config("synthetic-j", no_val_split)).load_data()
+    held = make_task(load_config("synthetic-j", [*no_val_split, "train.select_on=val"])).load_data()
     data = make_task(config).load_data()
     assert data.val == [] and len(data.train) == len(held.train) + len(held.val) and len(held.val) > 0
     for name, settings, validated in (("no-val", [*no_val_split, "train.select_on=last"], False),

@@ -1,5 +1,5 @@
-"""Tests of aclnet.losses against plain per-sample, per-class references written from METHOD.md's words,
-hand-computed cases, state round trips, the scaling rule and two-process (gloo) statistics."""
+"""Tests of aclnet.losses against plain per-sample, per-class references written from the method's rules
+(docs/method.md), hand-computed cases, state round trips, the scaling rule and two-process (gloo) statistics."""
 
 from __future__ import annotations
 
@@ -24,7 +24,7 @@ DOUBLE = torch.float64
 
 
 # ----------------------------------------------------------------------------------------------------------
-# References, written from METHOD.md with Python loops, lists and sets (also used by benchmarks/losses.py).
+# References, written from docs/method.md with Python loops, lists and sets (also used by benchmarks/losses.py).
 # ----------------------------------------------------------------------------------------------------------
 
 def normalised(x: torch.Tensor) -> torch.Tensor:
@@ -60,7 +60,8 @@ def reference_families(H: list[list[int]], K: int, threshold: float, mode: str
 
 
 class ReferenceInter:
-    """Inter-ACL per sample and per class, in METHOD.md's order: statistics, prototypes, families, loss."""
+    """Inter-ACL per sample and per class, in the method's order (docs/method.md, section 2.9): statistics,
+    prototypes, families, loss."""
 
     def __init__(self, num_classes: int, prototypes: torch.Tensor, *, k: int, threshold: float, start_epoch: int,
                  mode: str, momentum: float = 0.9, temperatures: tuple[float, float, float] = (0.1, 0.5, 1.0),
@@ -428,9 +429,27 @@ def test_state_dict_round_trip_mid_training_continues_identically() -> None:
 def test_state_dict_holds_the_state() -> None:
     keys = set(InterClassAffinityLoss(3, 2, family_mode="paper").state_dict())
     assert keys == {"confusion", "prototypes", "families", "affinity", "prototype_seen", "_extra_state"}
-    assert set(IntraClassMarginLoss(4, 2).state_dict()) == {"memory", "memory_labels", "write_pointer", "filled"}
+    assert set(IntraClassMarginLoss(4, 2).state_dict()) == {"memory", "memory_labels", "write_pointer", "filled",
+                                                            "_extra_state"}
     with pytest.raises(InputError, match="extra state"):
         InterClassAffinityLoss(3, 2).set_extra_state({"epoch": 1})
+    with pytest.raises(InputError, match="extra state"):
+        IntraClassMarginLoss(4, 2).set_extra_state({"enqueued": 5})
+
+
+def test_host_side_activity_follows_the_schedule_and_the_memory() -> None:
+    inter = InterClassAffinityLoss(3, 2, start_epoch=2)
+    assert [inter.set_epoch(e) or inter.active for e in (1, 2, 3)] == [False, False, True]
+    intra = IntraClassMarginLoss(6, 2)
+    emb, labels = torch.randn(4, 2), torch.tensor([0, 1, 0, 1])
+    seen = []
+    for _ in range(3):
+        loss = intra(emb, labels)
+        seen.append((intra.active, bool(loss != 0), int(intra.filled)))
+    assert seen == [(False, False, 4), (True, True, 6), (True, True, 6)]  # full at the second batch
+    copy = IntraClassMarginLoss(6, 2)
+    copy.load_state_dict(intra.state_dict())
+    assert copy.active
 
 
 # ----------------------------------------------------------------------------------------------------------

@@ -119,7 +119,7 @@ def test_explicit_options_override_the_preset():
 
 
 def reference_affinity_unit(unit, x: Tensor) -> tuple[Tensor, Tensor]:
-    """METHOD.md's GCN unit, one graph at a time, conv1/conv2 per frame then averaged."""
+    """The GCN unit of docs/method.md section 7, one graph at a time, conv1/conv2 per frame then averaged."""
     n, _, t, v = x.shape
     mid = unit.mid_channels
     pre = unit.pre(x)
@@ -533,3 +533,14 @@ def test_cuda_training_step_has_no_host_sync(cls):
         torch.cuda.set_sync_debug_mode(0)
     torch.cuda.synchronize()
     assert all(torch.isfinite(p).all() for p in params)
+
+
+def test_every_block_starts_from_the_same_static_graphs():
+    torch.manual_seed(3)
+    model = ACLNetGCN("nturgb+d", preset="small")
+    first = model.gcn[0].gcn.A
+    assert first.shape == (8, 25, 25) and abs(float(first.mean()) - 0.04) < 0.005
+    for block in model.gcn[1:]:
+        assert torch.equal(block.gcn.A, first) and block.gcn.A is not first  # one draw, separate parameters
+    torch.manual_seed(4)
+    assert not torch.equal(ACLNetGCN("nturgb+d", preset="small").gcn[0].gcn.A, first)

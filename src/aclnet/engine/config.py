@@ -1,12 +1,15 @@
 """Experiment configuration: typed, validated YAML with `--set` overrides and shipped experiments.
 
 A shipped experiment is named `TEMPLATE-MODALITY` (e.g. `ntu60-xsub-j`): the template YAML under
-`aclnet/configs/` with `data.modality` set. Unknown keys, wrong types and unknown component names
-fail at load time with the key and the file named.
+`aclnet/configs/` with `data.modality` set. A template may list the streams it offers
+(`modalities:`) and give streams their own extra training augmentations (`stream_steps:`, see
+`load_config`). Unknown keys, wrong types and unknown component names fail at load time with the
+key and the file named.
 """
 
 from __future__ import annotations
 
+import copy
 from pathlib import Path
 from typing import Any, Literal
 
@@ -14,7 +17,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from aclnet.data.formats import FORMATS
-from aclnet.data.pipeline import PRESETS
+from aclnet.data.pipeline import PRESETS, check_augmentation_steps, insert_augmentations
 from aclnet.data.transforms import MODALITIES
 from aclnet.errors import InputError
 from aclnet.losses.affinity import MOMENTUM_RANGE
@@ -196,7 +199,7 @@ class LossConfig(_Strict):
     intra: IntraLossConfig = Field(default_factory=IntraLossConfig)
     supcon: SupConLossConfig = Field(default_factory=SupConLossConfig)
     small_dataset_scaling: bool = Field(
-        False, description="scale K, n_tau, memory size and start epoch to the data (METHOD.md rule)"
+        False, description="scale K, n_tau, memory size and start epoch to the data (docs/method.md, section 5)"
     )
 
 
@@ -225,9 +228,11 @@ class TrainConfig(_Strict):
     amp: bool = Field(True, description="bf16 autocast on CUDA (ignored on CPU)")
     val_interval: int = Field(1, ge=1, description="validate every N epochs")
     select_on: Literal["val", "test", "last"] = Field(
-        "val", description="what picks the tested checkpoint: 'val' the best validation epoch, 'test' the best "
-        "test epoch (reproduces the release, labelled), 'last' the final epoch (nothing is held out of the "
-        "training split; a data.val_split is still validated, for the log only)"
+        "last", description="what picks the tested checkpoint: 'last' the final epoch of the schedule (a rule "
+        "fixed before training; nothing is held out of the training split, as the published protocols train; "
+        "a data.val_split is still validated, for the log only), 'val' the best validation epoch (part of the "
+        "training subjects is held out unless data.val_split names a split), 'test' the best test epoch "
+        "(reproduces the release, labelled so in the report)"
     )
     save_embeddings_at: list[int] = Field(default_factory=list, description="epochs at which test embeddings are saved")
     max_steps_per_epoch: int | None = Field(None, ge=1, description="cap on steps per epoch (quick runs)")
@@ -363,17 +368,57 @@ def _merge(base: dict[str, Any], update: dict[str, Any]) -> dict[str, Any]:
     return merged
 
 
+def _with_stream_steps(raw: dict[str, Any], table: object, stream: str, streams: list, template: str) -> dict[str, Any]:
+    """The template's `data.pipeline` as an explicit step list with `stream`'s extra steps.
+
+    `table` maps streams to lists of training augmentations (`stream_steps:`); every entry is
+    checked, whichever stream is loaded. The pipeline (a preset name or a list) is expanded for
+    every stream of the template, the extra steps inserted before its `modality` step.
+    """
+    example = "{b: [{swap_left_right: {p: 0.5}}]}"
+    if not isinstance(table, dict):
+        raise InputError(f"{template}: stream_steps must map streams to lists of steps, e.g. {example}; got {table!r}")
+    for name, steps in table.items():
+        if name not in streams:
+            raise InputError(f"{template}: stream_steps: '{name}' is not a stream of this template; streams: {streams}")
+        check_augmentation_steps(steps, f"{template}: stream_steps.{name}")
+    data = raw.get("data")
+    if not isinstance(data, dict):
+        return raw  # validation names the problem
+    pipeline = data.get("pipeline", DataConfig.model_fields["pipeline"].default)
+    if isinstance(pipeline, str):
+        if pipeline not in PRESETS:
+            raise InputError(f"{template}: data.pipeline: unknown pipeline preset '{pipeline}'; "
+                             f"valid: {', '.join(PRESETS)}, or a list of steps")
+        steps = PRESETS[pipeline](stream)
+    elif isinstance(pipeline, list):
+        steps = copy.deepcopy(pipeline)
+    else:
+        return raw
+    data["pipeline"] = insert_augmentations(steps, copy.deepcopy(table.get(stream, [])))
+    return raw
+
+
 def load_config(name_or_path: str | Path, overrides: list[str] | None = None) -> ExperimentConfig:
-    """Load a shipped experiment by name or a YAML file, apply `--set` overrides and validate."""
+    """Load a shipped experiment by name or a YAML file, apply `--set` overrides and validate.
+
+    A template with `stream_steps: {STREAM: [steps]}` gives streams extra training augmentations
+    (the release's per-stream Spatial_Flip / Part_Drop): each of its experiments gets `data.pipeline`
+    as an explicit step list, the stream's steps inserted before `modality`, so that the resolved
+    configuration (saved with runs and checkpoints) holds the steps themselves.
+    """
     key = str(name_or_path)
     template = _template_for(key)
     if template is not None:
         path, modality = template
         raw = yaml.safe_load(path.read_text()) or {}
         allowed = raw.pop("modalities", list(MODALITIES))
+        stream_steps = raw.pop("stream_steps", None)
         if modality not in allowed:
             raise InputError(f"{key}: modality '{modality}' is not offered by {path.name}; offered: {allowed}")
         raw = _merge(raw, {"name": key, "data": {"modality": modality}})
+        if stream_steps is not None:
+            raw = _with_stream_steps(raw, stream_steps, modality, allowed, path.name)
         source = f"{path} (experiment {key})"
     elif key.endswith((".yaml", ".yml")):
         path = Path(key)

@@ -68,6 +68,8 @@ class Trainer:
         primary_metric: the validation metric that picks `best.pt` (higher is better).
         class_names: names of the training classes, saved in checkpoints.
         embedding_loader: test batches whose pooled features are saved at `train.save_embeddings_at`.
+        inference: what a checkpoint needs besides the configuration to be used alone (task, input
+            layout and channels), saved in every checkpoint.
     """
 
     def __init__(
@@ -83,8 +85,10 @@ class Trainer:
         primary_metric: str,
         class_names: list[str],
         embedding_loader: DataLoader | None = None,
+        inference: dict[str, Any] | None = None,
     ) -> None:
         self.config = config
+        self.inference = inference or {}
         self.class_names = class_names
         self.model = model.to(device)
         self.train_loader = train_loader
@@ -137,6 +141,7 @@ class Trainer:
             "rng": rng_state(),
             "config": dump_config(self.config),
             "class_names": self.class_names,
+            "inference": self.inference,
         }
 
     def resume(self, path: Path) -> None:
@@ -190,6 +195,7 @@ class Trainer:
         bar.close()
         means = {f"train_{k}": float(v) / steps for k, v in sums.items()}  # one host read per epoch
         means["lr"] = self.optimizer.param_groups[0]["lr"]
+        means.update(self.model.diagnostics())
         if self.dist.is_main:
             self.log.scalars(means, epoch)
         return means
@@ -205,6 +211,8 @@ class Trainer:
             losses = self.net(data, labels)
         self.optimizer.zero_grad(set_to_none=True)
         losses["loss"].backward()
+        for parameter in self.model.idle_parameters():  # no gradient: no weight decay, no momentum
+            parameter.grad = None
         if self.config.optim.clip_grad is not None:
             nn.utils.clip_grad_norm_(self.model.parameters(), self.config.optim.clip_grad)
         self.optimizer.step()

@@ -1,4 +1,4 @@
-"""Inter-class affinity contrastive loss (Inter-ACL, METHOD.md): each sample against its class prototype
+"""Inter-class affinity contrastive loss (Inter-ACL, docs/method.md section 2): each sample against its class prototype
 and the prototypes of its Motion Family, with family-aware temperatures; no host synchronisation."""
 
 from __future__ import annotations
@@ -37,7 +37,8 @@ class InterClassAffinityLoss(nn.Module):
     Within a step: statistics (from epoch `start_epoch` on), prototype update, families rebuilt at the
     first step of every epoch after `start_epoch` (from H including this batch), then the loss, which is
     0 (but differentiable) before and during epoch `start_epoch`. Call `set_epoch` (1-based) each epoch.
-    `family_mode="released"` follows the authors' code, `"paper"` the paper where METHOD.md says they differ.
+    `family_mode="released"` follows the authors' code, `"paper"` the paper where they differ
+    (docs/method.md, section 4).
     """
 
     needs_logits = True  # its statistics read the classifier's predictions
@@ -81,6 +82,8 @@ class InterClassAffinityLoss(nn.Module):
         self.register_buffer("affinity", torch.zeros(num_classes, num_classes))
         if family_mode == "paper":  # a paper prototype starts as its class's first batch mean
             self.register_buffer("prototype_seen", torch.zeros(num_classes, dtype=torch.bool))
+        # This epoch's samples and those of them whose family was empty (diagnostics; not checkpointed).
+        self.register_buffer("epoch_counts", torch.zeros(2, dtype=torch.long), persistent=False)
         self._epoch = 1
         self._rebuilt_epoch = 0  # epoch of the last family rebuild, 0 = never
 
@@ -89,11 +92,29 @@ class InterClassAffinityLoss(nn.Module):
         """The current (1-based) epoch, as last set by the trainer."""
         return self._epoch
 
+    @property
+    def active(self) -> bool:
+        """Whether this epoch's steps give the loss a gradient (epochs after `start_epoch`); a host-side
+        number, so the trainer can leave the projection untouched while it is False."""
+        return self._epoch > self.start_epoch
+
     def set_epoch(self, epoch: int) -> None:
         """Tell the loss which epoch (1-based) the coming steps belong to."""
         if not is_int(epoch) or epoch < 1:
             raise ValueError(f"{_NAME}.set_epoch: epoch must be an integer >= 1, got {epoch!r}")
         self._epoch = epoch
+        self.epoch_counts.zero_()
+
+    def diagnostics(self) -> dict[str, torch.Tensor]:
+        """Device scalars describing the state, for a per-epoch log: mean family size over classes, the
+        share of this epoch's samples whose family was empty (paper mode; NaN before the loss starts) and
+        the mean prototype norm."""
+        samples, empty = self.epoch_counts.to(self.affinity.dtype)
+        return {
+            "family_size": self.families.sum(dim=1).to(self.affinity.dtype).mean(),
+            "empty_family_share": empty / samples,
+            "prototype_norm": self.prototypes.norm(dim=1).mean(),
+        }
 
     def get_extra_state(self) -> dict[str, int]:
         """Host-side numbers saved with state_dict, so that a resumed run knows whether a rebuild is due."""
@@ -118,9 +139,9 @@ class InterClassAffinityLoss(nn.Module):
             labels = labels.long()
             preds = logits.detach().argmax(dim=1)
             prototypes = self._update_state(raw, labels, preds)
-            if self._epoch > self.start_epoch and self._rebuilt_epoch != self._epoch:
+            if self.active and self._rebuilt_epoch != self._epoch:
                 self.rebuild_families()
-            if self._epoch <= self.start_epoch:
+            if not self.active:
                 return embeddings.sum() * 0.0
             return self._family_loss(raw, labels, prototypes)
 
@@ -183,6 +204,7 @@ class InterClassAffinityLoss(nn.Module):
         tau = self.class_temperatures()[labels]
         members = self.families[labels]
         empty = ~members.any(dim=1, keepdim=True)
+        self.epoch_counts += torch.stack([torch.ones_like(empty).sum(), empty.sum()])
         own = F.one_hot(labels, self.num_classes).bool()
         members = torch.where(empty, ~own, members)
         scaled = similarity / tau[:, None]

@@ -1,14 +1,16 @@
-"""Intra-class marginal contrastive loss (Intra-ACL, METHOD.md): this batch against a first-in first-out
+"""Intra-class marginal contrastive loss (Intra-ACL, docs/method.md section 3): this batch against a first-in first-out
 memory of recent embeddings, with a margin on the positive's logit; the memory is a device ring buffer."""
 
 from __future__ import annotations
 
 import math
+from typing import Any
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
+from aclnet.errors import InputError
 from aclnet.losses.common import (
     all_gather_rows,
     check_batch,
@@ -29,7 +31,9 @@ class IntraClassMarginLoss(nn.Module):
 
     Rows are the memory without this batch followed by this batch (with gradient); anchors are this batch.
     The loss is 0 until the memory has been filled, this batch counted; it is computed every step and
-    multiplied by a 0/1 tensor, so no step reads the fill level back to the host.
+    multiplied by a 0/1 tensor, so no step reads the fill level back to the host. The fill level is also
+    counted on the host from the batch shapes (`active`), so the trainer can leave the projection
+    untouched until the loss uses it.
     With `gather_distributed`, every process enqueues the batches of all processes (in rank order).
     """
 
@@ -57,6 +61,23 @@ class IntraClassMarginLoss(nn.Module):
         self.register_buffer("memory_labels", torch.full((memory_size,), -1, dtype=torch.long))
         self.register_buffer("write_pointer", torch.zeros((), dtype=torch.long))
         self.register_buffer("filled", torch.zeros((), dtype=torch.long))
+        self._enqueued = 0  # host copy of `filled`, from the batch shapes
+
+    @property
+    def active(self) -> bool:
+        """Whether the last step's loss was on (the memory full, that step's batch counted)."""
+        return self._enqueued >= self.memory_size
+
+    def get_extra_state(self) -> dict[str, int]:
+        """The host copy of the fill level, saved with state_dict so a resumed run knows it."""
+        return {"enqueued": self._enqueued}
+
+    def set_extra_state(self, state: Any) -> None:
+        """Restore the host copy of the fill level."""
+        if not isinstance(state, dict) or set(state) != {"enqueued"} or not is_int(state["enqueued"]) \
+                or not 0 <= state["enqueued"] <= self.memory_size:
+            raise InputError(f"{_NAME}: invalid extra state {state!r}; expected enqueued in 0..{self.memory_size}")
+        self._enqueued = state["enqueued"]
 
     def forward(self, embeddings: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
         """Enqueue this batch and return the loss over its anchors (a scalar tensor)."""
@@ -68,6 +89,7 @@ class IntraClassMarginLoss(nn.Module):
             if size * anchors.shape[0] > self.memory_size:
                 raise ValueError(f"{_NAME}: {size * anchors.shape[0]} embeddings per step do not fit a memory "
                                  f"of {self.memory_size}")
+            self._enqueued = min(self.memory_size, self._enqueued + size * anchors.shape[0])
             slots = self._enqueue(all_gather_rows(anchors.detach()) if size > 1 else anchors.detach(),
                                   all_gather_rows(labels) if size > 1 else labels)
             own_slots = slots[rank * anchors.shape[0]:(rank + 1) * anchors.shape[0]]

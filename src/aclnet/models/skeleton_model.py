@@ -8,6 +8,7 @@ training only; inference loaders and exporters drop it (`TRAINING_ONLY_PREFIX`).
 
 from __future__ import annotations
 
+import math
 from typing import NamedTuple
 
 import torch
@@ -52,10 +53,25 @@ class AuxiliaryLoss(nn.Module):
     def needs_logits(self) -> bool:
         return bool(getattr(self.loss, "needs_logits", False))
 
+    @property
+    def active(self) -> bool:
+        """Whether the loss gave its projection a gradient in the last step (host-side; losses without an
+        `active` property always do)."""
+        return bool(getattr(self.loss, "active", True))
+
     def set_epoch(self, epoch: int) -> None:
         set_epoch = getattr(self.loss, "set_epoch", None)
         if set_epoch is not None:
             set_epoch(epoch)
+
+    def diagnostics(self) -> dict[str, Tensor]:
+        """Device scalars for a per-epoch log: the loss's own (`diagnostics()`, when it has one) and the
+        norm of the projection's weights."""
+        values = dict(self.loss.diagnostics()) if hasattr(self.loss, "diagnostics") else {}
+        weights = [p.detach().flatten() for p in self.projection.parameters() if p.dim() > 1]
+        if weights:
+            values["projection_norm"] = torch.cat(weights).norm()
+        return values
 
     def forward(self, source: Tensor, labels: Tensor, logits: Tensor | None) -> Tensor:
         embedding = self.projection(source).float()
@@ -90,8 +106,6 @@ class SkeletonModel(nn.Module):
         self.cls_head = None if num_classes is None else ClassificationHead(backbone.out_channels, num_classes,
                                                                             dropout=dropout)
         self.aux = nn.ModuleDict(aux_losses or {})
-        if self.cls_head is None and not self.aux:
-            raise InputError("the model has neither a classifier nor an auxiliary loss: nothing to train")
         logit_users = [name for name, entry in self.aux.items() if entry.needs_logits]
         if self.cls_head is None and logit_users:
             raise InputError(f"auxiliary loss(es) {logit_users} need the classifier's logits; enable the classifier")
@@ -104,6 +118,19 @@ class SkeletonModel(nn.Module):
         """Tell the auxiliary losses the (1-based) epoch; the trainer calls this at each epoch start."""
         for entry in self.aux.values():
             entry.set_epoch(epoch)
+
+    def diagnostics(self) -> dict[str, float]:
+        """Each auxiliary entry's diagnostics as `NAME_KEY` numbers (read to the host: call once per epoch);
+        undefined ones (NaN, e.g. a share of no samples) are left out."""
+        values = {f"{name}_{key}": float(value) for name, entry in self.aux.items()
+                  for key, value in entry.diagnostics().items()}
+        return {key: value for key, value in values.items() if not math.isnan(value)}
+
+    def idle_parameters(self) -> list[nn.Parameter]:
+        """Parameters whose only loss term was switched off in the last step (the projections of inactive
+        auxiliary losses): the optimizer must leave them exactly as they are, as the release does, whose
+        switched-off losses are constants that give no gradient at all."""
+        return [p for entry in self.aux.values() if not entry.active for p in entry.projection.parameters()]
 
     def predict(self, x: Tensor) -> ModelOutput:
         """Logits and pooled features of a batch (N, M, T, V, C)."""
@@ -120,6 +147,8 @@ class SkeletonModel(nn.Module):
             losses["ce"] = F.cross_entropy(logits.float(), labels)
         for name, entry in self.aux.items():
             losses[name] = entry(projection_input(out, entry.source), labels, logits)
+        if not losses:
+            raise InputError("this model has neither a classifier nor an auxiliary loss; it cannot be trained")
         total = losses.get("ce", torch.zeros((), device=x.device))
         for name, entry in self.aux.items():
             total = total + entry.weight * losses[name]

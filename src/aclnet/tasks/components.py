@@ -9,7 +9,6 @@ from __future__ import annotations
 import copy
 import warnings
 
-import numpy as np
 import torch
 
 from aclnet.data.datasets import SkeletonDataset, make_loader
@@ -19,9 +18,11 @@ from aclnet.data.sample import Sample, SampleSet
 from aclnet.data.synthetic import make_action_dataset, make_gait_dataset
 from aclnet.engine.config import ExperimentConfig
 from aclnet.engine.distributed import DistInfo
+from aclnet.errors import InputError
 from aclnet.losses import InterClassAffinityLoss, IntraClassMarginLoss, scale_for_small_dataset
 from aclnet.losses.metric import SupConLoss
 from aclnet.models import build_backbone
+from aclnet.models.backbones import SkeletonBackbone
 from aclnet.models.skeleton_model import AuxiliaryLoss, SkeletonModel, projected_loss
 from aclnet.skeleton import Layout
 
@@ -84,9 +85,8 @@ def build_model(config: ExperimentConfig, num_classes: int, train: list[Sample],
     elif inter_cfg.enabled and start >= config.optim.epochs:
         warnings.warn(f"loss.inter.start_epoch {start} >= optim.epochs {config.optim.epochs}: "
                       "the inter-class loss never switches on", stacklevel=2)
-    in_channels = int(pipeline(train[0], np.random.default_rng(0)).shape[-1])
-    backbone = build_backbone(config.model.backbone, layout=pipeline.output_layout, in_channels=in_channels,
-                              preset=config.model.preset, **config.model.options)
+    sample = train[0]
+    backbone = build_pipeline_backbone(config, pipeline, int(sample.keypoint.shape[-1]), sample.score is not None)
     dim, source = config.model.embedding_dim, config.model.embedding_input
     aux: dict[str, AuxiliaryLoss] = {}
     if inter_cfg.enabled:
@@ -103,7 +103,26 @@ def build_model(config: ExperimentConfig, num_classes: int, train: list[Sample],
     if loss.supcon.enabled:
         supcon = SupConLoss(temperature=loss.supcon.temperature)
         aux["supcon"] = projected_loss(backbone, supcon, weight=loss.supcon.weight, source="pooled", dim=None)
+    if not loss.ce and not aux:
+        raise InputError("loss: the classifier (loss.ce) and every auxiliary loss are off; nothing would train")
     return SkeletonModel(backbone, num_classes if loss.ce else None, aux_losses=aux, dropout=config.model.dropout)
+
+
+def build_pipeline_backbone(config: ExperimentConfig, pipeline: Pipeline, keypoint_channels: int,
+                            has_score: bool) -> SkeletonBackbone:
+    """The configured backbone for the pipeline's output layout and channels, from the input's coordinate
+    channels and whether it has scores."""
+    in_channels = pipeline.out_channels(keypoint_channels, has_score)
+    return build_backbone(config.model.backbone, layout=pipeline.output_layout, in_channels=in_channels,
+                          preset=config.model.preset, **config.model.options)
+
+
+def build_inference_model(config: ExperimentConfig, num_classes: int, pipeline: Pipeline, keypoint_channels: int,
+                          has_score: bool) -> SkeletonModel:
+    """The model without its training-only parts (auxiliary projections and loss state): what predicts,
+    embeds and is exported."""
+    backbone = build_pipeline_backbone(config, pipeline, keypoint_channels, has_score)
+    return SkeletonModel(backbone, num_classes if config.loss.ce else None, dropout=config.model.dropout)
 
 
 def make_data_loader(config: ExperimentConfig, samples: list[Sample], pipeline: Pipeline, *, train: bool,
@@ -114,7 +133,7 @@ def make_data_loader(config: ExperimentConfig, samples: list[Sample], pipeline: 
     return make_loader(
         dataset, config.optim.batch_size, shuffle=train, balanced=train and data.balanced_sampling,
         seed=config.train.seed, num_workers=data.num_workers,
-        distributed=train and dist_info is not None and dist_info.enabled, drop_last=train,
+        distributed=train and dist_info is not None and dist_info.enabled, drop_last=False,  # as the release
         pin_memory=torch.cuda.is_available() and config.train.device != "cpu",
         sequences_per_identity=data.sequences_per_identity if train else None,
     )

@@ -1,4 +1,4 @@
-"""The ACLNet GCN (the release's `GCN_Module`, PYSKL's DG-STGCN family), METHOD.md "Backbone".
+"""The ACLNet GCN (the release's `GCN_Module`, PYSKL's DG-STGCN family), docs/method.md section 7.
 
 Defaults reproduce the released configuration: 10 blocks, 96 -> 192 -> 384 channels, stride 2 at
 blocks 5 and 8, 8 learnable graphs per unit, channel-wise and attention topologies, the joint-mean
@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import math
 
+import numpy as np
 import torch
 from torch import Tensor, nn
 
@@ -37,17 +38,26 @@ class AffinityGraphUnit(nn.Module):
     ctr = tanh(x1[v] - x2[w]) * alpha, att = softmax_v(sum_c x1[c, v] x2[c, w]) * beta, with x1, x2
     the 1x1 projections of the temporally averaged input. `alpha` and `beta` are kept as K-vectors of
     which element 0 scales every graph, as in the release (its parameter count and checkpoints).
+
+    Args:
+        in_channels: input channels.
+        out_channels: output channels.
+        graphs: (K, V, V) initial values of the learnable static graphs (the backbone draws them once
+            and gives every block the same draw, as the release does).
+        ratio: channels per graph as a share of `out_channels`.
+        topology_from_mean_input: project the temporally averaged input (True) or average the per-frame
+            projections (the released order; equal result, slower).
     """
 
-    def __init__(self, in_channels: int, out_channels: int, num_joints: int, num_graphs: int = 8,
-                 ratio: float = 0.125, topology_from_mean_input: bool = True) -> None:
+    def __init__(self, in_channels: int, out_channels: int, graphs: np.ndarray, ratio: float = 0.125,
+                 topology_from_mean_input: bool = True) -> None:
         super().__init__()
+        num_graphs = graphs.shape[0]
         self.num_graphs = num_graphs
         self.mid_channels = int(ratio * out_channels)
         self.topology_from_mean_input = topology_from_mean_input
         inner = self.mid_channels * num_graphs
-        seed = int(torch.randint(0, 2**31 - 1, (), device="cpu"))
-        self.A = nn.Parameter(torch.from_numpy(random_graphs(num_joints, num_graphs, 0.04, 0.02, seed)))
+        self.A = nn.Parameter(torch.from_numpy(graphs.copy()))
         self.pre = nn.Sequential(nn.Conv2d(in_channels, inner, 1), nn.BatchNorm2d(inner), nn.ReLU())
         self.post = nn.Conv2d(inner, out_channels, 1)
         self.alpha = nn.Parameter(torch.zeros(num_graphs))
@@ -97,11 +107,13 @@ class ACLNetGCN(SkeletonBackbone):
                                 num_stages=num_stages, inflate_stages=inflate_stages, down_stages=down_stages)
         check_min_width(name, plan, max(6, math.ceil(1 / graph_ratio - 1e-9)),
                         "six temporal branches and at least one channel per graph")
-        self.gcn.extend(self._block(stage, num_graphs, graph_ratio, topology_from_mean_input) for stage in plan)
+        seed = int(torch.randint(0, 2**31 - 1, (), device="cpu"))
+        graphs = random_graphs(self.num_joints, num_graphs, 0.04, 0.02, seed)  # one draw for every block
+        self.gcn.extend(self._block(stage, graphs, graph_ratio, topology_from_mean_input) for stage in plan)
         self.out_channels = plan[-1].out_channels
 
-    def _block(self, stage: Stage, num_graphs: int, ratio: float, from_mean: bool) -> GCNBlock:
+    def _block(self, stage: Stage, graphs: np.ndarray, ratio: float, from_mean: bool) -> GCNBlock:
         """One block: affinity graph unit, joint-mean multi-scale temporal unit, residual."""
-        gcn = AffinityGraphUnit(stage.in_channels, stage.out_channels, self.num_joints, num_graphs, ratio, from_mean)
+        gcn = AffinityGraphUnit(stage.in_channels, stage.out_channels, graphs, ratio, from_mean)
         tcn = JointMeanMultiScaleTCN(stage.out_channels, self.num_joints, stage.stride)
         return GCNBlock(gcn, tcn, stage)
