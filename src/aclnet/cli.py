@@ -126,25 +126,55 @@ def cmd_test(args: argparse.Namespace) -> None:
         print(f"wrote {out}")
 
 
+def _weights(text: str | None) -> list[float] | None:
+    """`--weights 2,2,1,1` as numbers (None when not given)."""
+    if not text:
+        return None
+    try:
+        return [float(w) for w in text.split(",")]
+    except ValueError as exc:
+        raise InputError(f"--weights {text!r}: expected numbers separated by commas") from exc
+
+
 def cmd_ensemble(args: argparse.Namespace) -> None:
     """Fuse the softmax scores of several streams with weights."""
     from aclnet.engine.ensemble import ensemble
 
-    weights = None
-    if args.weights:
-        try:
-            weights = [float(w) for w in args.weights.split(",")]
-        except ValueError as exc:
-            raise InputError(f"--weights {args.weights!r}: expected numbers separated by commas") from exc
-    values, _ = ensemble(args.scores, weights)
+    values, _ = ensemble(args.scores, _weights(args.weights))
     print("ensemble: " + "  ".join(f"{k} {v:.2f}" for k, v in values.items()))
 
 
+def cmd_train_streams(args: argparse.Namespace) -> None:
+    """Train several streams of a template one after another (resumably), then fuse their scores."""
+    from aclnet.engine.streams import train_streams
+    from aclnet.tasks.registry import make_task
+
+    streams = [s for s in args.streams.split(",") if s]
+    work_dir = Path(args.work_dir or Path("work_dirs") / args.template)
+    report = train_streams(args.template, streams, work_dir, make_task, overrides=args.set,
+                           weights=_weights(args.weights))
+    weights = ":".join(f"{w:g}" for w in report["weights"])
+    values = "  ".join(f"{k} {v:.2f}" for k, v in report["ensemble"].items())
+    print(f"{len(streams)}-stream ensemble ({','.join(streams)} at {weights}): {values}")
+    print(f"runs and ensemble.json in {work_dir}")
+
+
 def cmd_configs(args: argparse.Namespace) -> None:
-    """List the shipped experiments."""
+    """List the shipped experiments, or print one fully expanded as YAML."""
     from aclnet.engine.config import list_configs
 
-    print("\n".join(list_configs()))
+    if args.name is None:
+        print("\n".join(list_configs()))
+        return
+    import yaml
+
+    from aclnet.engine.config import load_config
+    from aclnet.tasks.components import pipeline_steps
+
+    config = load_config(args.name)
+    expanded = config.model_dump(mode="json")
+    expanded["data"]["pipeline"] = pipeline_steps(config)  # the steps that run, parameters as configured
+    print(yaml.safe_dump(expanded, sort_keys=False), end="")
 
 
 def cmd_convert_checkpoint(args: argparse.Namespace) -> None:
@@ -220,6 +250,15 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--weights", help="comma-separated weights, e.g. 2,2,1,1 (default equal)")
     p.set_defaults(run=cmd_ensemble)
 
+    p = sub.add_parser("train-streams", help="train several streams one after another, then fuse their scores")
+    p.add_argument("template", help="template of the experiments, e.g. ntu60-xsub (streams give ntu60-xsub-j, ...)")
+    p.add_argument("--streams", required=True, help="comma-separated streams, e.g. j,b,jm,bm or j,b,k,jm,bm,km")
+    p.add_argument("--weights", help="comma-separated fusion weights (default: the paper's 1:1, 2:2:1:1, "
+                                     "2:2:2:1:1:1 for its stream sets, else equal)")
+    p.add_argument("--work-dir", help="folder of the stream runs (default work_dirs/TEMPLATE)")
+    p.add_argument("--set", nargs="+", default=[], metavar="KEY=VALUE", help="overrides applied to every stream")
+    p.set_defaults(run=cmd_train_streams)
+
     p = sub.add_parser("convert-checkpoint", help="convert a checkpoint of the authors' release")
     p.add_argument("released", help="released checkpoint (.pth, mmcv layout with state_dict)")
     p.add_argument("output", help="checkpoint to write (.pt)")
@@ -227,7 +266,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--force", action="store_true", help="replace OUTPUT if it exists")
     p.set_defaults(run=cmd_convert_checkpoint)
 
-    p = sub.add_parser("configs", help="list the shipped experiments")
+    p = sub.add_parser("configs", help="list the shipped experiments, or print one fully expanded")
+    p.add_argument("name", nargs="?", help="experiment (or YAML file) to print as YAML with every default and "
+                   "its pipeline as the explicit step list")
     p.set_defaults(run=cmd_configs)
 
     from aclnet.analysis.commands import add_analyze_parser

@@ -23,6 +23,7 @@ from aclnet.engine.run_folder import RunFolder
 from aclnet.engine.trainer import Trainer
 from aclnet.errors import InputError
 from aclnet.models.skeleton_model import TRAINING_ONLY_PREFIX, SkeletonModel
+from aclnet.skeleton.custom import layout_to_mapping
 
 if TYPE_CHECKING:  # the engine receives task objects; it imports no task module at run time
     from aclnet.tasks.base import Task, TaskData
@@ -83,8 +84,16 @@ def build_trainer(task: Task, run: RunFolder, dist_info: DistInfo,
     embed_loader = task.loader(data.test, val_pipe, train=False) if config.train.save_embeddings_at else None
     trainer = Trainer(config, model, task.loader(data.train, train_pipe, train=True, dist_info=dist_info), validator,
                       run, device, dist_info, primary_metric=task.primary_metric, class_names=data.classes,
-                      embedding_loader=embed_loader)
+                      embedding_loader=embed_loader, inference=inference_info(task, data))
     return trainer, data
+
+
+def inference_info(task: Task, data: TaskData) -> dict[str, Any]:
+    """What a checkpoint carries so that it can be used alone: the task, the input layout (as a layout
+    file's mapping) and the input's coordinate channels and whether it has scores."""
+    sample = data.train[0]
+    return {"task": task.name, "layout": layout_to_mapping(data.layout),
+            "keypoint_channels": int(sample.keypoint.shape[-1]), "has_score": sample.score is not None}
 
 
 def test(task: Task, checkpoint: Path, *, clips: int | None = None, scores_out: Path | None = None,

@@ -29,6 +29,12 @@ def load_layout_file(path: str | Path) -> Layout:
         data = json.loads(text) if path.suffix == ".json" else yaml.safe_load(text)
     except (json.JSONDecodeError, yaml.YAMLError) as exc:
         raise LayoutError(f"{path}: not valid {'JSON' if path.suffix == '.json' else 'YAML'}: {exc}") from exc
+    return layout_from_mapping(data, path)
+
+
+def layout_from_mapping(data: Any, path: Path | str) -> Layout:
+    """A layout from the mapping of a layout file (`path` names where it came from in messages)."""
+    path = Path(path)
     if not isinstance(data, dict):
         raise LayoutError(f"{path}: a layout file must hold a mapping with keys {sorted(_KEYS)}")
     unknown = set(data) - _KEYS
@@ -63,6 +69,18 @@ def load_layout_file(path: str | Path) -> Layout:
     return make_layout(
         str(data.get("name", path.stem)), names, edges, center, flip_pairs=flips, parts=parts, source=str(path)
     )
+
+
+def layout_to_mapping(layout: Layout) -> dict[str, Any]:
+    """The mapping of a layout file that describes `layout` exactly (what a checkpoint carries)."""
+    return {
+        "name": layout.name,
+        "joints": list(layout.joint_names),
+        "edges": [list(edge) for edge in layout.edges],
+        "center": layout.center,
+        "flip_pairs": [list(pair) for pair in layout.flip_pairs],
+        "parts": {part: list(joints) for part, joints in layout.parts.items()},
+    }
 
 
 def _resolver(path: Path, names: list[str], base: int):

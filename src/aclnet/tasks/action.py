@@ -30,6 +30,7 @@ class ActionTask(Task):
 
     name = "action"
     primary_metric = "top1"
+    class_scores = True
 
     def load_data(self, *, for_training: bool = True) -> TaskData:
         config = self.config

@@ -58,6 +58,8 @@ class Task(ABC):
     primary_metric: ClassVar[str]
     """The metric (higher is better) that chooses the validated checkpoint."""
     needs_protocol: ClassVar[bool] = False
+    class_scores: ClassVar[bool] = False
+    """Whether the test yields per-sample class scores (which streams can be fused from)."""
 
     def __init__(self, config: ExperimentConfig) -> None:
         self.config = config
