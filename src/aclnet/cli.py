@@ -10,7 +10,7 @@ import sys
 from pathlib import Path
 
 from aclnet import __version__
-from aclnet.errors import InputError
+from aclnet.errors import InputError, TrainingStopped
 
 
 def _positive_int(text: str) -> int:
@@ -30,32 +30,80 @@ def _refuse_overwrite(path: Path, force: bool) -> None:
 
 
 def cmd_prepare(args: argparse.Namespace) -> None:
-    """Convert a dataset in one of the known formats into one PYSKL-layout annotation file."""
-    from aclnet.data.annotations import write_annotations
+    """Convert a dataset in one of the known formats into one PYSKL-layout annotation file.
+
+    OUTPUT is checked before the (possibly long) read: not a folder, not under a file, in a folder this
+    user may write. Refused after the read: no valid sample, repeated sample ids, and a joint count
+    that matches no built-in layout without a `layout` option (every file written here can be read
+    back by `aclnet inspect` and `aclnet prepare pyskl`).
+    """
+    import os
+
+    from aclnet.data.annotations import UNKNOWN_LAYOUT, write_annotations
     from aclnet.data.formats import read_format
 
     out = Path(args.output)
+    if out.is_dir():
+        raise InputError(f"{out}: is a folder; give the annotation file to write, e.g. {out / 'annotations.pkl'}")
     _refuse_overwrite(out, args.force)
+    folder = out.parent
+    while not folder.exists() and folder != folder.parent:  # the folders that do not exist yet are made
+        folder = folder.parent
+    if not folder.is_dir():
+        raise InputError(f"{out}: cannot write there: {folder} is a file, not a folder")
+    if not os.access(folder, os.W_OK | os.X_OK):
+        raise InputError(f"{out}: cannot write there: no permission to write in the folder {folder}")
     options = _reader_options(args.option)
     if args.variant:
         options["variant"] = args.variant
     sample_set = read_format(args.format, args.source, **options)
-    write_annotations(sample_set, out, force=args.force)
+    samples = sample_set.samples
+    if not samples:
+        raise InputError(f"{args.source}: nothing valid to write: no sample was read")
+    seen: set[str] = set()
+    for sample in samples:
+        if sample.sample_id in seen:
+            raise InputError(f"{args.source}: sample id '{sample.sample_id}' occurs twice; sample ids must be unique")
+        seen.add(sample.sample_id)
+    if sample_set.layout == UNKNOWN_LAYOUT:
+        joints = samples[0].keypoint.shape[2]
+        raise InputError(
+            f"{args.source}: the samples have {joints} joints, which matches no built-in layout, so the layout "
+            "cannot be guessed; give it: --option layout=NAME (a built-in layout with that many joints) or "
+            "--option layout=FILE.yaml (your own layout file)"
+        )
+    try:
+        write_annotations(sample_set, out, force=args.force)
+    except OSError as exc:
+        raise InputError(f"{out}: cannot write ({exc.strerror or exc})") from None
     splits = ", ".join(f"{k} {len(v)}" for k, v in sample_set.splits.items())
-    print(f"wrote {out}: {len(sample_set.samples)} samples, {sample_set.num_classes} classes, "
+    print(f"wrote {out}: {len(samples)} samples, {sample_set.num_classes} classes, "
           f"layout {sample_set.layout}; splits: {splits}")
 
 
 def _reader_options(items: list[str]) -> dict:
-    """`KEY=VALUE` reader options; values are parsed as YAML (numbers, booleans, strings)."""
+    """`KEY=VALUE` reader options. Values of options that are paths, names or patterns (label_file,
+    keypoint_dir, label_dir, layout, name_pattern, variant) are kept as text; others are parsed as YAML
+    (numbers, booleans, lists); the reader checks their types (skip_invalid must be true or false)."""
     import yaml
 
-    options = {}
+    from aclnet.data.formats import PATH_OPTIONS, TEXT_OPTIONS
+
+    options: dict = {}
     for item in items:
         key, sep, text = item.partition("=")
         if not sep or not key.isidentifier():
             raise InputError(f"--option {item!r}: expected KEY=VALUE, e.g. keypoint_dir=kpfiles")
-        options[key] = yaml.safe_load(text)
+        if key in PATH_OPTIONS or key in TEXT_OPTIONS:
+            if not text:
+                raise InputError(f"--option {key}=: expected a value, e.g. {key}=NAME")
+            options[key] = text
+            continue
+        try:
+            options[key] = yaml.safe_load(text)
+        except (yaml.YAMLError, RecursionError) as exc:
+            problem = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+            raise InputError(f"--option {key}: the value is not valid YAML ({problem})") from None
     return options
 
 
@@ -95,7 +143,8 @@ def cmd_train(args: argparse.Namespace) -> None:
 
     task = make_task(_load_config(args))
     work_dir = Path(args.work_dir or Path("work_dirs") / task.config.name)
-    report = train(task, work_dir, resume=args.resume, force=args.force)
+    report = train(task, work_dir, resume=args.resume, force=args.force, allow_changes=tuple(args.allow_change),
+                   log=lambda line: print(line, flush=True))
     if report:
         print(task.summary(report))
         print(f"run in {work_dir}")
@@ -223,15 +272,22 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--force", action="store_true", help="replace --out if it exists")
     p.set_defaults(run=cmd_inspect)
 
+    def threads(p: argparse.ArgumentParser) -> None:
+        p.add_argument("--threads", type=_positive_int, metavar="N",
+                       help="CPU threads of torch (default: the cores other processes leave idle, at least 1)")
+
     def experiment(p: argparse.ArgumentParser) -> None:
         p.add_argument("config", help="shipped experiment name (see `aclnet configs`) or a YAML file")
         p.add_argument("--set", nargs="+", default=[], metavar="KEY=VALUE",
                        help="override configuration values, e.g. optim.lr=0.05 loss.inter.k=5")
+        threads(p)
 
     p = sub.add_parser("train", help="train an experiment and test the chosen checkpoint")
     experiment(p)
     p.add_argument("--work-dir", help="run folder (default work_dirs/NAME)")
     p.add_argument("--resume", action="store_true", help="continue the run in --work-dir from latest.pt")
+    p.add_argument("--allow-change", nargs="+", default=[], metavar="KEY",
+                   help="with --resume: configuration keys that may differ from the run's (e.g. train.val_interval)")
     p.add_argument("--force", action="store_true", help="replace an earlier run in --work-dir")
     p.set_defaults(run=cmd_train)
 
@@ -257,6 +313,7 @@ def build_parser() -> argparse.ArgumentParser:
                                      "2:2:2:1:1:1 for its stream sets, else equal)")
     p.add_argument("--work-dir", help="folder of the stream runs (default work_dirs/TEMPLATE)")
     p.add_argument("--set", nargs="+", default=[], metavar="KEY=VALUE", help="overrides applied to every stream")
+    threads(p)
     p.set_defaults(run=cmd_train_streams)
 
     p = sub.add_parser("convert-checkpoint", help="convert a checkpoint of the authors' release")
@@ -274,10 +331,16 @@ def build_parser() -> argparse.ArgumentParser:
     from aclnet.analysis.commands import add_analyze_parser
 
     add_analyze_parser(sub)
+    from aclnet.analysis.report import add_report_parser
+    from aclnet.predict import add_predict_parser
+
+    add_predict_parser(sub)
+    add_report_parser(sub)
 
     p = sub.add_parser("demo", help="CE vs ACLNet on generated data (a few minutes on a CPU)")
     p.add_argument("--work-dir", default="work_dirs/demo", help="where the two runs go")
     p.add_argument("--force", action="store_true", help="replace an earlier demo in --work-dir")
+    threads(p)
     p.set_defaults(run=cmd_demo)
     return parser
 
@@ -286,11 +349,18 @@ def main(argv: list[str] | None = None) -> int:
     """Entry point of the `aclnet` command; returns the exit status."""
     parser = build_parser()
     args = parser.parse_args(argv)
+    if hasattr(args, "threads"):
+        from aclnet.engine.distributed import set_threads
+
+        set_threads(args.threads)
     try:
         args.run(args)
     except InputError as exc:
         print(f"aclnet {args.command}: error: {exc}", file=sys.stderr)
         return 2
+    except TrainingStopped as exc:
+        print(f"aclnet {args.command}: stopped: {exc}", file=sys.stderr)
+        return 1
     return 0
 
 

@@ -3,3 +3,7 @@
 
 class InputError(ValueError):
     """A file, configuration entry or command-line value the user gave is invalid."""
+
+
+class TrainingStopped(RuntimeError):
+    """Training could not go on (a non-finite loss); the message says where and what was kept."""

@@ -5,8 +5,19 @@ from __future__ import annotations
 import pytest
 
 from aclnet.cli import main
-from aclnet.engine.config import MODALITIES, list_configs, load_config, parse_overrides
+from aclnet.engine.config import MODALITIES, list_configs, load_config, parse_overrides, validate_config
 from aclnet.errors import InputError
+from aclnet.tasks.components import loss_constants
+
+
+def test_explicit_loss_constants_win_over_the_small_data_rule() -> None:
+    derived = loss_constants(load_config("synthetic-j"), 12, 320)  # K = round(12 / 6), start 0.2 x 40 epochs
+    assert derived == {"k": 2, "overlap_threshold": 1, "start_epoch": 8, "memory_size": 80}
+    given = load_config("synthetic-j", ["loss.inter.start_epoch=5", "loss.intra.memory_size=32"])
+    assert loss_constants(given, 12, 320) == {**derived, "start_epoch": 5, "memory_size": 32}
+    # What a run saves (and a resumed or loaded run reads back) keeps the unset values unset.
+    again = validate_config(given.model_dump(mode="json"), "saved")
+    assert loss_constants(again, 12, 320) == loss_constants(given, 12, 320)
 
 
 def test_shipped_experiments_expand_by_modality():
@@ -19,7 +30,9 @@ def test_shipped_experiments_expand_by_modality():
     assert config.name == "ntu120-xset-bm"
     assert config.data.modality == "bm" and config.data.train_split == "xset_train"
     assert config.loss.intra.memory_size == 1024 and config.optim.batch_size == 16
-    assert config.loss.inter.k == 10 and config.loss.inter.start_epoch == 30 and config.optim.epochs == 150
+    assert loss_constants(config, 120, 60000) == {"k": 10, "overlap_threshold": 4, "start_epoch": 30,
+                                                  "memory_size": 1024}
+    assert config.optim.epochs == 150
     kinetics = load_config("kinetics-j")
     assert kinetics.optim.lr == 0.1 and kinetics.optim.batch_size == 64 and kinetics.loss.intra.memory_size == 2048
 

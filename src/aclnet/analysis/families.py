@@ -17,7 +17,8 @@ from aclnet.engine.checkpoint import load_checkpoint
 from aclnet.engine.config import ExperimentConfig, validate_config
 from aclnet.engine.run_folder import resolve_checkpoint
 from aclnet.errors import InputError
-from aclnet.losses import InterClassAffinityLoss, scale_for_small_dataset
+from aclnet.losses import InterClassAffinityLoss
+from aclnet.tasks.components import loss_constants
 
 _STATE_KEYS = ("families", "affinity", "prototypes")
 
@@ -97,12 +98,10 @@ def _class_names(payload: dict[str, Any], num_classes: int, path: Path) -> list[
 def _loss_settings(config: ExperimentConfig, num_classes: int) -> dict[str, Any]:
     """The inter loss's K, threshold, mode and temperatures as the run built them (scaled if asked)."""
     inter = config.loss.inter
-    k, threshold = inter.k, inter.overlap_threshold
-    if config.loss.small_dataset_scaling:
-        # K and the threshold of the small-dataset rule depend on the class count only; the training set
-        # size, batch and epochs (not saved in a checkpoint) are placeholders that trigger no warning.
-        scaled = scale_for_small_dataset(num_classes, 4, 1, 2)
-        k, threshold = scaled["k"], scaled["overlap_threshold"]
+    # K and the threshold of the small-dataset rule depend on the class count only; the training set size
+    # (not saved in a checkpoint) is a placeholder.
+    constants = loss_constants(config, num_classes, num_train=4 * config.optim.batch_size)
+    k, threshold = constants["k"], constants["overlap_threshold"]
     return {"k": k, "overlap_threshold": threshold, "family_mode": inter.family_mode,
             "temperatures": inter.temperatures, "fat": inter.fat, "fixed_tau": inter.fixed_tau}
 

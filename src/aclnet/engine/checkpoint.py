@@ -60,6 +60,35 @@ def read_torch_file(path: str | Path, map_location: str | torch.device = "cpu") 
         raise InputError(f"{path}: not a readable checkpoint ({type(exc).__name__}: {exc})") from exc
 
 
+def check_finite_weights(state: dict[str, Any], path: str | Path) -> None:
+    """Refuse model weights with NaN or infinite values (a run that diverged), naming the first such tensor."""
+    for key, value in state.items():
+        if isinstance(value, torch.Tensor) and value.is_floating_point() and not bool(torch.isfinite(value).all()):
+            raise InputError(f"{path}: the weights are not finite (NaN or infinite values in '{key}'); the run that "
+                             "wrote this checkpoint diverged: use an earlier checkpoint")
+
+
+def check_model_fits(wanted: dict[str, Any], given: dict[str, Any], checkpoint: str | Path) -> None:
+    """Refuse a state of another model in one message: what differs, and the class counts of both."""
+    missing = [k for k in wanted if k not in given]
+    unexpected = [k for k in given if k not in wanted]
+    reshaped = [k for k in wanted if k in given and hasattr(given[k], "shape") and given[k].shape != wanted[k].shape]
+    if not (missing or unexpected or reshaped):
+        return
+    parts = [f"{len(x)} {what}" for x, what in ((reshaped, "tensors of another shape"), (missing, "missing"),
+                                                 (unexpected, "unexpected")) if x]
+    first = reshaped[0] if reshaped else (missing or unexpected)[0]
+    detail = (f"'{first}' is {tuple(given[first].shape)} in the checkpoint, {tuple(wanted[first].shape)} here"
+              if reshaped else f"e.g. '{first}'")
+    key = "cls_head.fc.weight"
+    counts = [f"{name} has {d[key].shape[0]} classes" for name, d in
+              (("the checkpoint", given), ("this configuration", wanted)) if key in d]
+    raise InputError(f"{checkpoint}: holds another model than this configuration builds: {', '.join(parts)} "
+                     f"({detail}){'; ' + ', '.join(counts) if counts else ''}. Test it with the configuration "
+                     "it was trained with (its config.yaml)")
+
+
+
 def load_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") -> dict[str, Any]:
     """Read an aclnet checkpoint without executing code from it; errors name the file."""
     payload = read_torch_file(path, map_location)

@@ -154,10 +154,14 @@ class InterLossConfig(_Strict):
 
     enabled: bool = Field(True, description="use the inter-class loss (ablation switch)")
     weight: float = Field(0.1, ge=0, description="lambda1")
-    k: int = Field(10, ge=1, description="neighbours per class, K")
-    overlap_threshold: int = Field(4, ge=0, description="n_tau: shared neighbours needed to join a family")
+    k: int | None = Field(None, ge=1, description="neighbours per class, K (unset: 10, or the small-data rule)")
+    overlap_threshold: int | None = Field(
+        None, ge=0, description="n_tau: shared neighbours needed to join a family (unset: 4, or the small-data rule)"
+    )
     momentum: float = Field(0.9, ge=MOMENTUM_RANGE[0], lt=MOMENTUM_RANGE[1], description="prototype EMA momentum gamma")
-    start_epoch: int = Field(30, ge=0, description="epoch from which statistics are gathered (1-based)")
+    start_epoch: int | None = Field(
+        None, ge=0, description="epoch from which statistics are gathered, 1-based (unset: 30, or the small-data rule)"
+    )
     family_mode: str = Field("released", description=f"family rules: {' or '.join(FAMILY_MODES)}")
     fat: bool = Field(True, description="family-aware temperature (ablation switch)")
     temperatures: tuple[float, float, float] = Field((0.1, 0.5, 1.0), description="FAT temperatures")
@@ -177,7 +181,9 @@ class IntraLossConfig(_Strict):
 
     enabled: bool = Field(True, description="use the intra-class loss (ablation switch)")
     weight: float = Field(0.1, ge=0, description="lambda2")
-    memory_size: int = Field(512, ge=1, description="embeddings kept in the memory")
+    memory_size: int | None = Field(
+        None, ge=1, description="embeddings kept in the memory (unset: 512, or the small-data rule)"
+    )
     tau: float = Field(0.1, gt=0, description="temperature")
     epsilon: float = Field(0.1, ge=0, description="margin on the logit scale")
     gather_distributed: bool = Field(False, description="fill the memory from all processes")
@@ -199,7 +205,8 @@ class LossConfig(_Strict):
     intra: IntraLossConfig = Field(default_factory=IntraLossConfig)
     supcon: SupConLossConfig = Field(default_factory=SupConLossConfig)
     small_dataset_scaling: bool = Field(
-        False, description="scale K, n_tau, memory size and start epoch to the data (docs/method.md, section 5)"
+        False, description="derive K, n_tau, memory size and start epoch from the data (docs/method.md, section 5); "
+        "values given explicitly win"
     )
 
 

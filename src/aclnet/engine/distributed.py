@@ -48,6 +48,17 @@ def resolve_device(name: str, info: DistInfo) -> torch.device:
     return device
 
 
+def set_threads(requested: int | None) -> int:
+    """Set torch's CPU threads: the number asked for, else the cores that other processes leave idle
+    (at least 1): on a machine whose cores are busy, more threads than idle cores slow every step down."""
+    if requested is None:
+        cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+        busy = round(os.getloadavg()[0]) if hasattr(os, "getloadavg") else 0
+        requested = max(1, min(torch.get_num_threads(), cores - busy))
+    torch.set_num_threads(requested)
+    return requested
+
+
 def barrier(info: DistInfo) -> None:
     """Wait for every process (no-op in a single process)."""
     if info.enabled:

@@ -6,16 +6,19 @@ the model and the evaluation, the loop does the rest (seeding, processes, run fo
 
 from __future__ import annotations
 
+import os
 import random
 from collections.abc import Callable
+from contextlib import nullcontext
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import torch
+import yaml
 
 from aclnet.data.sample import Sample
-from aclnet.engine.checkpoint import load_checkpoint
+from aclnet.engine.checkpoint import check_finite_weights, check_model_fits, load_checkpoint
 from aclnet.engine.config import ExperimentConfig, dump_config
 from aclnet.engine.distributed import DistInfo, init_distributed, resolve_device
 from aclnet.engine.evaluation import save_scores
@@ -45,9 +48,22 @@ def seed_everything(config: ExperimentConfig) -> None:
         torch.backends.cudnn.benchmark = False
 
 
-def train(task: Task, work_dir: str | Path, *, resume: bool = False, force: bool = False) -> dict[str, Any]:
+def train(task: Task, work_dir: str | Path, *, resume: bool = False, force: bool = False,
+          allow_changes: tuple[str, ...] = (), log: Callable[[str], None] = print) -> dict[str, Any]:
     """Train (one process, or one rank under torchrun), then test the chosen checkpoint; returns the report
-    (empty on ranks other than the main one)."""
+    (empty on ranks other than the main one).
+
+    Everything that can be checked (data, model, the checkpoint and configuration to resume from) is checked
+    before the run folder is touched, and one process at a time holds the folder.
+
+    Args:
+        task: the experiment's task.
+        work_dir: the run folder.
+        resume: continue from the folder's `latest.pt`.
+        force: replace an earlier run in the folder.
+        allow_changes: configuration keys (dotted prefixes) that may differ from the run's when resuming.
+        log: where the progress lines go (one per epoch; also when output is piped).
+    """
     config = task.config
     seed_everything(config)
     device_kind = "cuda" if config.train.device.startswith("cuda") or (
@@ -55,21 +71,73 @@ def train(task: Task, work_dir: str | Path, *, resume: bool = False, force: bool
     dist_info = init_distributed(device_kind)
     device = resolve_device(config.train.device, dist_info)
     run = RunFolder(work_dir)
-    if dist_info.is_main:
-        run.prepare(resume=resume, force=force)
-        run.write_config(dump_config(config))
-    trainer, data = build_trainer(task, run, dist_info, device)
-    if resume:
-        if not run.latest.exists():
-            raise InputError(f"{run.path}: nothing to resume (no {run.latest.name})")
-        trainer.resume(run.latest)
-    state = trainer.fit()
-    if not dist_info.is_main:
-        return {}
-    report = test(task, run.tested_checkpoint(), scores_out=run.test_scores, data=data, force=True)
-    report["selected_epoch"] = state.epoch if config.train.select_on == "last" else state.best_epoch
-    run.write_report(report)
+    with run.lock() if dist_info.is_main else nullcontext():
+        if dist_info.is_main:
+            run.check_start(resume=resume, force=force)
+            log(f"run folder {run.path}; {describe_device(device)}")
+        if resume:
+            check_resumed_config(run, config, allow_changes)
+        trainer, data = build_trainer(task, run, dist_info, device)
+        if resume:
+            trainer.resume(run.latest)
+        if dist_info.is_main:
+            run.prepare(resume=resume, force=force)
+            run.write_config(dump_config(config))
+            for line in describe_run(trainer, data):
+                log(line)
+        trainer.log_progress = log if dist_info.is_main else None
+        state = trainer.fit()
+        if not dist_info.is_main:
+            return {}
+        report = test(task, run.tested_checkpoint(), scores_out=run.test_scores, data=data, force=True)
+        report["selected_epoch"] = state.epoch if config.train.select_on == "last" else state.best_epoch
+        run.write_report(report)
     return report
+
+
+def describe_device(device: torch.device) -> str:
+    """The device and, on a CPU, the threads in use and how busy the cores are."""
+    if device.type == "cuda":
+        return f"device {torch.cuda.get_device_name(device)} ({device})"
+    load = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
+    return (f"device cpu, {torch.get_num_threads()} thread(s) on {os.cpu_count()} core(s), load {load:.1f} "
+            "(set --threads)")
+
+
+def describe_run(trainer: Trainer, data: TaskData) -> list[str]:
+    """What the run will do: samples, steps, epochs, and the loss constants actually in use."""
+    config = trainer.config
+    lines = [f"data: {len(data.train)} training, {len(data.val)} validation, {len(data.test)} test samples, "
+             f"{len(data.classes)} classes; {trainer.steps_per_epoch} steps of {config.optim.batch_size} per epoch, "
+             f"{config.optim.epochs} epochs; tested checkpoint: {SELECTION[config.train.select_on]}"]
+    for name, entry in trainer.model.aux.items():
+        lines.append(f"loss {name} (weight {entry.weight:g}): {entry.loss.extra_repr()}")
+    return lines
+
+
+def check_resumed_config(run: RunFolder, config: ExperimentConfig, allow_changes: tuple[str, ...]) -> None:
+    """Refuse to resume with another configuration than the run's, naming the keys, unless allowed."""
+    try:
+        saved = yaml.safe_load(run.config.read_text())
+    except (OSError, yaml.YAMLError) as exc:
+        raise InputError(f"{run.config}: cannot read the run's configuration to compare ({exc})") from exc
+    differences = [(key, old, new) for key, old, new in _differences(saved or {}, config.model_dump(mode="json"))
+                   if not any(key == p or key.startswith(p + ".") for p in allow_changes)]
+    if differences:
+        shown = "; ".join(f"{k}: {old!r} -> {new!r}" for k, old, new in differences[:5])
+        keys = " ".join(k for k, _, _ in differences)
+        raise InputError(f"{run.path}: the configuration differs from the run's ({shown}); resume with the run's "
+                         f"settings, or pass --allow-change {keys} to continue with the new ones")
+
+
+def _differences(old: Any, new: Any, prefix: str = "") -> list[tuple[str, Any, Any]]:
+    """Dotted keys whose values differ between two nested mappings."""
+    if isinstance(old, dict) and isinstance(new, dict):
+        found = []
+        for key in sorted(set(old) | set(new), key=str):
+            found += _differences(old.get(key), new.get(key), f"{prefix}{key}.")
+        return found
+    return [] if old == new else [(prefix.rstrip("."), old, new)]
 
 
 def build_trainer(task: Task, run: RunFolder, dist_info: DistInfo,
@@ -77,6 +145,9 @@ def build_trainer(task: Task, run: RunFolder, dist_info: DistInfo,
     """The task's data, pipelines, model, loaders and validation in a trainer, ready to `fit`."""
     config = task.config
     data = task.load_data()
+    if len(data.train) < config.optim.batch_size:
+        raise InputError(f"the training data has {len(data.train)} sample(s), fewer than one batch "
+                         f"(optim.batch_size {config.optim.batch_size}): lower optim.batch_size or give more data")
     train_pipe = task.pipeline(data.layout, test_mode=False)
     val_pipe = task.pipeline(data.layout, test_mode=True)
     model = task.build_model(data, val_pipe)
@@ -132,10 +203,9 @@ def test(task: Task, checkpoint: Path, *, clips: int | None = None, scores_out: 
 
 def load_for_inference(model: SkeletonModel, state: dict, checkpoint: Path) -> None:
     """Load weights for testing: what serves training only (under `aux.`) may be absent or extra."""
-    try:
-        missing, unexpected = model.load_state_dict(state, strict=False)
-    except RuntimeError as exc:
-        raise InputError(f"{checkpoint}: does not fit this configuration's model: {exc}") from exc
-    bad = [k for k in [*missing, *unexpected] if not k.startswith(TRAINING_ONLY_PREFIX)]
-    if bad:
-        raise InputError(f"{checkpoint}: does not fit this configuration's model; mismatched keys: {bad[:10]}")
+    check_finite_weights(state, checkpoint)
+    wanted = {k: v for k, v in model.state_dict().items() if not k.startswith(TRAINING_ONLY_PREFIX)}
+    given = {k: v for k, v in state.items() if not k.startswith(TRAINING_ONLY_PREFIX)}
+    check_model_fits(wanted, given, checkpoint)
+    model.load_state_dict(given, strict=False)
+

@@ -13,9 +13,13 @@ checkpoint a run tests.
 
 from __future__ import annotations
 
+import fcntl
 import json
+import os
 import re
 import shutil
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -80,6 +84,12 @@ class RunFolder:
         return sorted(int(m.group(1)) for m in found if m)
 
     @property
+    def holds_run(self) -> bool:
+        """Whether an earlier run left a checkpoint or a report here (a folder with only the configuration
+        of a run that failed before its first checkpoint holds none)."""
+        return any(p.is_file() for p in (self.latest, self.best, self.test_report))
+
+    @property
     def finished(self) -> bool:
         """Whether the run was tested (its report is the last file a run writes)."""
         return self.test_report.is_file()
@@ -91,16 +101,53 @@ class RunFolder:
                 return path
         raise InputError(f"{self.path}: no {BEST} or {LATEST} in this run folder")
 
-    def prepare(self, *, resume: bool, force: bool) -> None:
-        """Create the folder; refuse to overwrite an earlier run unless `resume` or `force` says what to do."""
+    def check_start(self, *, resume: bool, force: bool) -> None:
+        """Refuse, before anything is written, what would lose an earlier run or cannot be done."""
         if self.path.exists() and not self.path.is_dir():
             raise InputError(f"{self.path}: exists and is not a folder")
-        if self.path.exists() and any(self.path.iterdir()) and not (resume or force):
+        if resume and not self.latest.is_file():
+            raise InputError(f"{self.path}: nothing to resume (no {LATEST}); start the run without --resume")
+        if self.holds_run and not (resume or force):
             raise InputError(f"{self.path}: holds an earlier run; pass --resume to continue it "
                              "or --force to replace it")
+
+    def prepare(self, *, resume: bool, force: bool) -> None:
+        """Create the folder and remove temporary files that a killed process left (a checkpoint not yet
+        renamed). A new run starts from an empty folder with `force`; without it, from the folder as it is,
+        less the run files of an earlier attempt that wrote no checkpoint (other files are left alone)."""
+        self.check_start(resume=resume, force=force)
         if force and not resume and self.path.exists():
             shutil.rmtree(self.path)
+        elif not resume and self.path.exists():
+            for leftover in (self.config, self.metrics, *self.path.glob("embeddings_epoch*.npz")):
+                leftover.unlink(missing_ok=True)
+            shutil.rmtree(self.tensorboard, ignore_errors=True)
         self.path.mkdir(parents=True, exist_ok=True)
+        for stale in self.path.glob(".*.tmp"):
+            stale.unlink()
+
+    @contextmanager
+    def lock(self) -> Iterator[None]:
+        """Hold the run folder for this process: a second process (a second --resume, or --force deleting
+        the folder under a run) is refused. The lock file lies beside the folder and the lock ends with the
+        process, so a killed run leaves none behind."""
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        lock_path = self.path.parent / f".{self.path.name}.lock"
+        with lock_path.open("a+") as handle:
+            try:
+                fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                handle.seek(0)
+                owner = handle.read().strip() or "another process"
+                raise InputError(f"{self.path}: in use by {owner}; one process per run folder") from None
+            handle.seek(0)
+            handle.truncate()
+            handle.write(f"process {os.getpid()}")
+            handle.flush()
+            try:
+                yield
+            finally:
+                fcntl.flock(handle, fcntl.LOCK_UN)
 
     def write_config(self, text: str) -> None:
         atomic_write_bytes(self.config, text.encode())

@@ -8,6 +8,7 @@ running loss sums stay on the device until the epoch ends.
 from __future__ import annotations
 
 import math
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -21,11 +22,19 @@ from torch.utils.data import DataLoader
 from tqdm import tqdm
 
 from aclnet.engine.callbacks import MetricsLog
-from aclnet.engine.checkpoint import load_checkpoint, rng_state, save_checkpoint, set_rng_state
+from aclnet.engine.checkpoint import (
+    check_finite_weights,
+    check_model_fits,
+    load_checkpoint,
+    rng_state,
+    save_checkpoint,
+    set_rng_state,
+)
 from aclnet.engine.config import ExperimentConfig, dump_config
 from aclnet.engine.distributed import DistInfo, barrier
 from aclnet.engine.inference import run_model
 from aclnet.engine.run_folder import RunFolder
+from aclnet.errors import InputError, TrainingStopped
 from aclnet.models.skeleton_model import SkeletonModel
 
 Validator = Callable[[SkeletonModel], dict[str, float]]
@@ -52,6 +61,48 @@ def cosine_schedule(total_steps: int, warmup_steps: int):
         return 0.5 * (1.0 + math.cos(math.pi * min(1.0, progress)))
 
     return factor
+
+
+def progress_line(row: dict[str, float], epochs: int, elapsed: float, done: int, left: int) -> str:
+    """One epoch in one line: losses, learning rate, validation metrics, elapsed and estimated time left."""
+    epoch = int(row["epoch"])
+    terms = [k[len("train_"):] for k in row if k.startswith("train_") and k != "train_loss"]
+    losses = f"loss {row['train_loss']:.4f}" + (
+        " (" + ", ".join(f"{t} {row['train_' + t]:.4f}" for t in terms) + ")" if terms else "")
+    values = "".join(f", {k} {v:.2f}" for k, v in row.items() if k.startswith("val_"))
+    remaining = elapsed / done * left
+    return (f"epoch {epoch}/{epochs}: {losses}, lr {row['lr']:.3g}{values} | {_clock(elapsed)} elapsed, "
+            f"~{_clock(remaining)} left")
+
+
+def _clock(seconds: float) -> str:
+    seconds = int(round(seconds))
+    return f"{seconds // 3600}:{seconds % 3600 // 60:02d}:{seconds % 60:02d}"
+
+
+class FiniteWatch:
+    """Remembers, on the device, the first step of an epoch whose loss terms were not all finite."""
+
+    def __init__(self, device: torch.device) -> None:
+        self.step = torch.full((), -1, dtype=torch.long, device=device)
+        self.names: list[str] = []
+        self.finite: torch.Tensor | None = None
+
+    def update(self, losses: dict[str, torch.Tensor], step: int) -> None:
+        """Take in one step's loss terms (no host read)."""
+        finite = torch.stack([torch.isfinite(value.detach()).all() for value in losses.values()])
+        if self.finite is None:
+            self.names, self.finite = list(losses), torch.ones_like(finite)
+        first = (self.step < 0) & ~finite.all()
+        self.step = torch.where(first, step, self.step)
+        self.finite = torch.where(first, finite, self.finite)
+
+    def first_bad(self) -> tuple[int, list[str]] | None:
+        """(step, names of the non-finite terms) of the first bad step, or None (one host read)."""
+        step = int(self.step)
+        if step < 0 or self.finite is None:
+            return None
+        return step, [name for name, ok in zip(self.names, self.finite.tolist()) if not ok]
 
 
 class Trainer:
@@ -89,6 +140,7 @@ class Trainer:
     ) -> None:
         self.config = config
         self.inference = inference or {}
+        self.log_progress: Callable[[str], None] | None = None  # one line per epoch (set by the run loop)
         self.class_names = class_names
         self.model = model.to(device)
         self.train_loader = train_loader
@@ -145,8 +197,15 @@ class Trainer:
         }
 
     def resume(self, path: Path) -> None:
-        """Continue exactly where the checkpoint at `path` stopped."""
+        """Continue exactly where the checkpoint at `path` stopped (refused, naming the problem, when it is a
+        checkpoint of another model or holds the weights only)."""
         payload = load_checkpoint(path, map_location=self.device)
+        lacking = [k for k in ("optimizer", "scheduler", "epoch", "history", "rng") if k not in payload]
+        if lacking:
+            raise InputError(f"{path}: cannot resume from it: it holds the model's weights only "
+                             f"(no {', '.join(lacking)})")
+        check_finite_weights(payload["model"], path)
+        check_model_fits(self.model.state_dict(), payload["model"], path)
         self.model.load_state_dict(payload["model"])
         self.optimizer.load_state_dict(payload["optimizer"])
         self.scheduler.load_state_dict(payload["scheduler"])
@@ -159,7 +218,8 @@ class Trainer:
     def fit(self, until_epoch: int | None = None) -> TrainState:
         """Train from `state.epoch + 1` to `until_epoch` (default: the configured number of epochs)."""
         last = self.config.optim.epochs if until_epoch is None else min(until_epoch, self.config.optim.epochs)
-        for epoch in range(self.state.epoch + 1, last + 1):
+        started, first = time.monotonic(), self.state.epoch + 1
+        for epoch in range(first, last + 1):
             row = {"epoch": float(epoch), **self.train_epoch(epoch)}
             self.state.epoch = epoch
             self.state.history.append(row)
@@ -172,6 +232,9 @@ class Trainer:
             if self.dist.is_main:
                 self.log.write(self.state.history)
                 save_checkpoint(self.run.latest, self.checkpoint_payload())
+                if self.log_progress is not None:
+                    self.log_progress(progress_line(self.state.history[-1], self.config.optim.epochs,
+                                                    time.monotonic() - started, epoch - first + 1, last - epoch))
             barrier(self.dist)
         self.log.close()
         return self.state
@@ -182,23 +245,41 @@ class Trainer:
         self.model.set_epoch(epoch)
         self.train_loader.set_epoch(epoch)  # reseeds order, augmentation and workers from (seed, epoch)
         sums: dict[str, torch.Tensor] = {}
+        watch = FiniteWatch(self.device)
         steps = 0
         bar = tqdm(total=self.steps_per_epoch, desc=f"epoch {epoch}", leave=False, disable=None)
         for data, labels, _ in self.train_loader:
             if steps == self.steps_per_epoch:
                 break
             losses = self.train_step(data, labels)
+            steps += 1
+            watch.update(losses, steps)
+            if self.device.type == "cpu":  # a host read costs nothing here: stop at the step itself
+                self._stop_if_not_finite(watch, epoch)
             for key, value in losses.items():
                 sums[key] = sums.get(key, 0) + value.detach()
-            steps += 1
             bar.update()
         bar.close()
+        self._stop_if_not_finite(watch, epoch)  # on a GPU: one host read per epoch
         means = {f"train_{k}": float(v) / steps for k, v in sums.items()}  # one host read per epoch
         means["lr"] = self.optimizer.param_groups[0]["lr"]
         means.update(self.model.diagnostics())
         if self.dist.is_main:
             self.log.scalars(means, epoch)
         return means
+
+    def _stop_if_not_finite(self, watch: FiniteWatch, epoch: int) -> None:
+        """Stop the run when a loss term was NaN or infinite; the last good checkpoint stays as it is."""
+        found = watch.first_bad()
+        if found is None:
+            return
+        step, terms = found
+        kept = (f"{self.run.latest.name} (epoch {self.state.epoch}) is the last good checkpoint"
+                if self.state.epoch else "no checkpoint was written")
+        raise TrainingStopped(
+            f"epoch {epoch}, step {step}: loss term(s) {', '.join(terms)} not finite (NaN or infinite); the run "
+            f"stopped and {kept}. Lower optim.lr (now {self.config.optim.lr:g}), set optim.clip_grad, or check "
+            "the data for NaN values")
 
     def train_step(self, data: torch.Tensor, labels: torch.Tensor) -> dict[str, torch.Tensor]:
         """Forward, backward and update on one batch (N, clips, M, T, V, C); no host syncs."""

@@ -9,6 +9,8 @@ from aclnet.losses.common import is_int, require
 
 START_FRACTION = 0.2  # released: start epoch 30 of 150
 RELEASED_MEMORY_SIZE = 512  # released NTU-60 / PKU-MMD size; NTU-120 and FineGYM use 1024, Kinetics 2048
+RELEASED_CONSTANTS = {"k": 10, "overlap_threshold": 4, "start_epoch": 30, "memory_size": RELEASED_MEMORY_SIZE}
+"""The released loss constants (NTU-60), used where neither the configuration nor the small-data rule sets one."""
 _NAME = "scale_for_small_dataset"
 
 

@@ -21,6 +21,7 @@ from aclnet.engine.distributed import DistInfo
 from aclnet.errors import InputError
 from aclnet.losses import InterClassAffinityLoss, IntraClassMarginLoss, scale_for_small_dataset
 from aclnet.losses.metric import SupConLoss
+from aclnet.losses.scaling import RELEASED_CONSTANTS, RELEASED_MEMORY_SIZE
 from aclnet.models import build_backbone
 from aclnet.models.backbones import SkeletonBackbone
 from aclnet.models.skeleton_model import AuxiliaryLoss, SkeletonModel, projected_loss
@@ -77,12 +78,9 @@ def build_model(config: ExperimentConfig, num_classes: int, train: list[Sample],
     """
     loss = config.loss
     inter_cfg, intra_cfg = loss.inter, loss.intra
-    k, threshold, memory, start = inter_cfg.k, inter_cfg.overlap_threshold, intra_cfg.memory_size, inter_cfg.start_epoch
-    if loss.small_dataset_scaling:
-        scaled = scale_for_small_dataset(num_classes, len(train), config.optim.batch_size, config.optim.epochs,
-                                         default_memory_size=intra_cfg.memory_size)
-        k, threshold, memory, start = (scaled[key] for key in ("k", "overlap_threshold", "memory_size", "start_epoch"))
-    elif inter_cfg.enabled and start >= config.optim.epochs:
+    constants = loss_constants(config, num_classes, len(train))
+    k, threshold, memory, start = (constants[key] for key in ("k", "overlap_threshold", "memory_size", "start_epoch"))
+    if inter_cfg.enabled and start >= config.optim.epochs and not loss.small_dataset_scaling:  # the rule warns itself
         warnings.warn(f"loss.inter.start_epoch {start} >= optim.epochs {config.optim.epochs}: "
                       "the inter-class loss never switches on", stacklevel=2)
     sample = train[0]
@@ -106,6 +104,19 @@ def build_model(config: ExperimentConfig, num_classes: int, train: list[Sample],
     if not loss.ce and not aux:
         raise InputError("loss: the classifier (loss.ce) and every auxiliary loss are off; nothing would train")
     return SkeletonModel(backbone, num_classes if loss.ce else None, aux_losses=aux, dropout=config.model.dropout)
+
+
+def loss_constants(config: ExperimentConfig, num_classes: int, num_train: int) -> dict[str, int]:
+    """K, the overlap threshold, the start epoch and the memory size the losses use: a value the configuration
+    gives wins; the others come from the small-data rule when it is on, else the released constants."""
+    inter, intra = config.loss.inter, config.loss.intra
+    given = {"k": inter.k, "overlap_threshold": inter.overlap_threshold, "start_epoch": inter.start_epoch,
+             "memory_size": intra.memory_size}
+    derived = RELEASED_CONSTANTS
+    if config.loss.small_dataset_scaling:
+        derived = scale_for_small_dataset(num_classes, num_train, config.optim.batch_size, config.optim.epochs,
+                                          default_memory_size=given["memory_size"] or RELEASED_MEMORY_SIZE)
+    return {key: value if value is not None else derived[key] for key, value in given.items()}
 
 
 def build_pipeline_backbone(config: ExperimentConfig, pipeline: Pipeline, keypoint_channels: int,

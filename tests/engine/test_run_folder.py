@@ -1,0 +1,113 @@
+"""The run folder: one process at a time, nothing lost or half written, resumes that fit, runs that stop."""
+
+from __future__ import annotations
+
+import fcntl
+import re
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+
+from aclnet.cli import main
+from aclnet.engine.checkpoint import load_checkpoint, save_checkpoint
+from aclnet.engine.run_folder import RunFolder
+
+QUICK = ["optim.epochs=2", "train.max_steps_per_epoch=2", "optim.batch_size=8", "data.clip_len=16",
+         "data.test_clips=1", "data.synthetic.samples_per_class=12"]
+
+
+def _train(run: Path, *extra: str) -> int:
+    return main(["train", "synthetic-j", "--work-dir", str(run), "--threads", "1", "--set", *QUICK, *extra])
+
+
+@pytest.fixture(scope="module")
+def finished(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    run = tmp_path_factory.mktemp("runs") / "done"
+    assert _train(run) == 0
+    return run
+
+
+def test_a_second_process_is_refused_while_a_run_holds_the_folder(tmp_path: Path, capsys) -> None:
+    run = RunFolder(tmp_path / "run")
+    with run.lock():
+        assert _train(run.path) == 2
+        assert "one process per run folder" in capsys.readouterr().err
+        # The lock is this process's; another process (as a second `aclnet train --resume`) cannot take it.
+        probe = subprocess.run([sys.executable, "-c", "import fcntl, sys; h = open(sys.argv[1], 'a');"
+                                "fcntl.flock(h, fcntl.LOCK_EX | fcntl.LOCK_NB)", str(tmp_path / ".run.lock")],
+                               capture_output=True)
+        assert probe.returncode != 0 and b"BlockingIOError" in probe.stderr
+    with (tmp_path / ".run.lock").open("a") as handle:  # released: a killed holder leaves no stale lock
+        fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+
+
+def test_resume_refuses_a_changed_configuration_unless_allowed(finished: Path, tmp_path: Path, capsys) -> None:
+    finished = Path(shutil.copytree(finished, tmp_path / "copy"))
+    before = finished.joinpath("config.yaml").read_text()
+    code = main(["train", "synthetic-j", "--work-dir", str(finished), "--resume", "--threads", "1",
+                 "--set", *QUICK, "optim.lr=0.5"])
+    err = capsys.readouterr().err
+    assert code == 2 and "optim.lr: 0.05 -> 0.5" in err and "--allow-change optim.lr" in err
+    assert finished.joinpath("config.yaml").read_text() == before  # nothing written
+    code = main(["train", "synthetic-j", "--work-dir", str(finished), "--resume", "--threads", "1",
+                 "--allow-change", "train.val_interval", "--set", *QUICK, "train.val_interval=2"])
+    assert code == 0 and "val_interval: 2" in finished.joinpath("config.yaml").read_text()
+
+
+def test_resume_refuses_another_model_or_weights_only(finished: Path, tmp_path: Path, capsys) -> None:
+    run = tmp_path / "copy"
+    run.mkdir()
+    payload = load_checkpoint(finished / "latest.pt")
+    (run / "config.yaml").write_text(finished.joinpath("config.yaml").read_text())
+    save_checkpoint(run / "latest.pt", {"model": payload["model"]})
+    assert _train(run, "--resume") == 2
+    assert "weights only (no optimizer" in capsys.readouterr().err
+    save_checkpoint(run / "latest.pt", payload)
+    code = main(["train", "synthetic-j", "--work-dir", str(run), "--resume", "--threads", "1",
+                 "--allow-change", "data.synthetic.num_classes", "--set", *QUICK, "data.synthetic.num_classes=15"])
+    assert code == 2 and "the checkpoint has 12 classes, this configuration has 15" in capsys.readouterr().err
+    assert sorted(p.name for p in run.iterdir()) == ["config.yaml", "latest.pt"]
+
+
+def test_leftovers_of_a_killed_write_or_a_failed_start_do_not_block(tmp_path: Path, finished: Path) -> None:
+    run = tmp_path / "run"
+    run.mkdir()
+    (run / "config.yaml").write_text("a run that failed before its first checkpoint")
+    (run / "notes.txt").write_text("the user's own file")
+    assert _train(run) == 0  # no checkpoint there: not an earlier run
+    assert (run / "notes.txt").read_text() == "the user's own file"
+    stale = run / ".latest.pt.abc123.tmp"
+    stale.write_bytes(b"a checkpoint killed before its rename")
+    code = main(["train", "synthetic-j", "--work-dir", str(run), "--resume", "--threads", "1",
+                 "--allow-change", "optim.epochs", "--set", *QUICK, "optim.epochs=3"])
+    assert code == 0 and not stale.exists() and load_checkpoint(run / "latest.pt")["epoch"] == 3
+
+
+def test_a_diverging_run_stops_and_keeps_its_last_good_checkpoint(tmp_path: Path, capsys) -> None:
+    run = tmp_path / "run"
+    assert _train(run, "optim.lr=1e6") == 1
+    err = capsys.readouterr().err
+    found = re.search(r"epoch (\d+), step \d+: loss term\(s\) .*not finite", err)
+    assert found and "lower optim.lr" in err.lower() and not (run / "test_report.json").exists()
+    if int(found.group(1)) > 1:  # the checkpoint kept is the last good epoch's, with finite weights
+        kept = load_checkpoint(run / "latest.pt")
+        assert kept["epoch"] == int(found.group(1)) - 1
+        assert all(torch.isfinite(v).all() for v in kept["model"].values()
+                   if isinstance(v, torch.Tensor) and v.is_floating_point())
+    else:
+        assert not (run / "latest.pt").exists()
+    state = {"w": torch.tensor([1.0, float("nan")])}
+    save_checkpoint(tmp_path / "nan.pt", {"model": state, "config": "", "class_names": []})
+    assert main(["test", "synthetic-j", "--threads", "1", "--checkpoint", str(tmp_path / "nan.pt"),
+                 "--set", *QUICK]) == 2
+    assert "not finite (NaN or infinite values in 'w')" in capsys.readouterr().err
+
+
+def test_a_batch_larger_than_the_training_data_is_named(tmp_path: Path, capsys) -> None:
+    assert _train(tmp_path / "run", "optim.batch_size=512") == 2
+    assert "fewer than one batch (optim.batch_size 512)" in capsys.readouterr().err
+    assert not (tmp_path / "run").exists()  # refused before anything was written
