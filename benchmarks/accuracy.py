@@ -31,7 +31,6 @@ from __future__ import annotations
 
 import argparse
 import csv
-import fcntl
 import io
 import json
 import math
@@ -41,7 +40,6 @@ import sys
 import time
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
-from contextlib import contextmanager
 from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
@@ -250,7 +248,7 @@ def execute_run(run: Run, settings: Settings, root: Path, data_root: Path, extra
     torch.set_num_threads(threads)
     config = run_config(run, settings, data_root, extra)
     work_dir = root / run.relpath
-    with _run_lock(work_dir):
+    with RunFolder(work_dir).lock():  # a second suite (or a leftover worker) never trains the same run
         status = run_status(work_dir)
         if status == "done":
             return 0.0
@@ -262,19 +260,6 @@ def execute_run(run: Run, settings: Settings, root: Path, data_root: Path, extra
         wall = time.perf_counter() - start
         (work_dir / "suite.json").write_text(json.dumps({"wall_s": wall, "resumed": status == "partial"}))
     return wall
-
-
-@contextmanager
-def _run_lock(work_dir: Path) -> Iterator[None]:
-    """Hold an exclusive lock beside the run folder, so a second suite in the same root (or a worker
-    left over from an interrupted one) never trains the same run at the same time."""
-    work_dir.parent.mkdir(parents=True, exist_ok=True)
-    with (work_dir.parent / f".{work_dir.name}.lock").open("w") as handle:
-        try:
-            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            raise InputError(f"{work_dir}: another process is training this run") from None
-        yield
 
 
 # ---- results --------------------------------------------------------------------------------

@@ -133,7 +133,7 @@ def test_execute_run_trains_resumes_skips_and_refuses(suite: ModuleType, tmp_pat
     other = suite.Run("florence3d", "splits", "split03", 0, "ce", "j")
     with (tmp_path / other.relpath.parent / f".{other.relpath.name}.lock").open("w") as held:
         fcntl.flock(held, fcntl.LOCK_EX | fcntl.LOCK_NB)  # as a second suite training this run would
-        with pytest.raises(InputError, match="another process"):
+        with pytest.raises(InputError, match="one process per run folder"):
             suite.execute_run(other, suite.QUICK, tmp_path, data_root, (), 1)
     assert len(fake.calls) == 2
 

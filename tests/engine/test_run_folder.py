@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import fcntl
 import re
 import shutil
 import subprocess
@@ -32,17 +31,21 @@ def finished(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 def test_a_second_process_is_refused_while_a_run_holds_the_folder(tmp_path: Path, capsys) -> None:
-    run = RunFolder(tmp_path / "run")
-    with run.lock():
-        assert _train(run.path) == 2
-        assert "one process per run folder" in capsys.readouterr().err
-        # The lock is this process's; another process (as a second `aclnet train --resume`) cannot take it.
-        probe = subprocess.run([sys.executable, "-c", "import fcntl, sys; h = open(sys.argv[1], 'a');"
-                                "fcntl.flock(h, fcntl.LOCK_EX | fcntl.LOCK_NB)", str(tmp_path / ".run.lock")],
-                               capture_output=True)
-        assert probe.returncode != 0 and b"BlockingIOError" in probe.stderr
-    with (tmp_path / ".run.lock").open("a") as handle:  # released: a killed holder leaves no stale lock
-        fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    lock = tmp_path / ".run.lock"
+    holder = subprocess.Popen([sys.executable, "-c", "import fcntl, sys, time; h = open(sys.argv[1], 'a');"
+                               "h.write('process 4242'); h.flush(); fcntl.flock(h, fcntl.LOCK_EX);"
+                               "print('held', flush=True); time.sleep(60)", str(lock)], stdout=subprocess.PIPE)
+    try:
+        assert holder.stdout.readline().strip() == b"held"
+        assert _train(tmp_path / "run") == 2
+        assert "in use by process 4242; one process per run folder" in capsys.readouterr().err
+        assert not (tmp_path / "run").exists()
+    finally:
+        holder.kill()
+        holder.wait()
+    assert _train(tmp_path / "run") == 0  # the holder was killed: no stale lock is left
+    with RunFolder(tmp_path / "run").lock(), RunFolder(tmp_path / "run").lock():
+        pass  # the process that holds the folder may take it again (a suite around `train`)
 
 
 def test_resume_refuses_a_changed_configuration_unless_allowed(finished: Path, tmp_path: Path, capsys) -> None:

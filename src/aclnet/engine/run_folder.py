@@ -34,6 +34,7 @@ TENSORBOARD = "tensorboard"
 TEST_REPORT = "test_report.json"
 TEST_SCORES = "test_scores.npz"
 _EMBEDDINGS = re.compile(r"embeddings_epoch(\d+)\.npz")
+_HELD: set[Path] = set()  # lock files this process holds
 
 
 class RunFolder:
@@ -133,6 +134,9 @@ class RunFolder:
         process, so a killed run leaves none behind."""
         self.path.parent.mkdir(parents=True, exist_ok=True)
         lock_path = self.path.parent / f".{self.path.name}.lock"
+        if lock_path.resolve() in _HELD:  # this process holds it already (a caller around `train`)
+            yield
+            return
         with lock_path.open("a+") as handle:
             try:
                 fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
@@ -144,9 +148,11 @@ class RunFolder:
             handle.truncate()
             handle.write(f"process {os.getpid()}")
             handle.flush()
+            _HELD.add(lock_path.resolve())
             try:
                 yield
             finally:
+                _HELD.discard(lock_path.resolve())
                 fcntl.flock(handle, fcntl.LOCK_UN)
 
     def write_config(self, text: str) -> None:
