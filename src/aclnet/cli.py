@@ -6,6 +6,7 @@ Bad input (files, configuration, values) ends with a message naming the problem 
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from pathlib import Path
 
@@ -361,6 +362,13 @@ def main(argv: list[str] | None = None) -> int:
     except TrainingStopped as exc:
         print(f"aclnet {args.command}: stopped: {exc}", file=sys.stderr)
         return 1
+    except KeyboardInterrupt:
+        print(f"aclnet {args.command}: interrupted. A training run keeps the checkpoint of its last finished epoch "
+              "(latest.pt); continue it with the same command and --resume", file=sys.stderr)
+        return 130
+    except BrokenPipeError:  # e.g. `aclnet configs | head`: the reader has gone, nothing is wrong
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 0
     return 0
 
 

@@ -114,3 +114,35 @@ def test_a_batch_larger_than_the_training_data_is_named(tmp_path: Path, capsys) 
     assert _train(tmp_path / "run", "optim.batch_size=512") == 2
     assert "fewer than one batch (optim.batch_size 512)" in capsys.readouterr().err
     assert not (tmp_path / "run").exists()  # refused before anything was written
+
+
+def test_a_failed_checkpoint_write_stops_with_the_previous_one_intact(tmp_path: Path, monkeypatch, capsys) -> None:
+    import errno
+
+    from aclnet.engine import trainer as trainer_module
+
+    real = trainer_module.save_checkpoint
+    calls = []
+
+    def full_disk(path: Path, payload: dict) -> None:
+        calls.append(payload["epoch"])
+        if payload["epoch"] == 2:
+            raise OSError(errno.ENOSPC, "No space left on device")
+        real(path, payload)
+
+    monkeypatch.setattr(trainer_module, "save_checkpoint", full_disk)
+    assert _train(tmp_path / "run") == 1
+    err = capsys.readouterr().err
+    assert "cannot write the checkpoint of epoch 2" in err and "No space left on device" in err
+    assert "previous checkpoint is intact (epoch 1" in err
+    assert load_checkpoint(tmp_path / "run" / "latest.pt")["epoch"] == 1
+
+
+def test_truncated_scores_and_a_closed_pipe_end_without_traceback(tmp_path: Path, capsys) -> None:
+    broken = tmp_path / "j.npz"
+    broken.write_bytes(b"PK\x03\x04truncated")
+    assert main(["ensemble", str(broken)]) == 2
+    assert f"{broken}: not a readable scores file" in capsys.readouterr().err
+    result = subprocess.run(f"{sys.executable} -m aclnet.cli configs | head -1", shell=True, capture_output=True,
+                            text=True)
+    assert result.stdout.strip() == "casia-b-gait-j" and "Traceback" not in result.stderr

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import zipfile
 from pathlib import Path
 
 import numpy as np
@@ -57,8 +58,8 @@ def load_scores(path: str | Path) -> dict[str, np.ndarray]:
     try:
         with np.load(path, allow_pickle=False) as data:
             loaded = {k: data[k] for k in data.files}
-    except (OSError, ValueError) as exc:
-        raise InputError(f"{path}: not a readable scores file ({exc})") from exc
+    except (OSError, ValueError, EOFError, KeyError, zipfile.BadZipFile) as exc:  # truncated or not a .npz
+        raise InputError(f"{path}: not a readable scores file ({type(exc).__name__}: {exc})") from exc
     missing = {"sample_ids", "labels", "scores", "class_names"} - set(loaded)
     if missing:
         raise InputError(f"{path}: scores file lacks {sorted(missing)}")

@@ -230,8 +230,7 @@ class Trainer:
             if epoch in self.config.train.save_embeddings_at and self.embedding_loader is not None:
                 self.save_embeddings(epoch)
             if self.dist.is_main:
-                self.log.write(self.state.history)
-                save_checkpoint(self.run.latest, self.checkpoint_payload())
+                self._save_latest()
                 if self.log_progress is not None:
                     self.log_progress(progress_line(self.state.history[-1], self.config.optim.epochs,
                                                     time.monotonic() - started, epoch - first + 1, last - epoch))
@@ -267,6 +266,18 @@ class Trainer:
         if self.dist.is_main:
             self.log.scalars(means, epoch)
         return means
+
+    def _save_latest(self) -> None:
+        """The metrics and `latest.pt` of the finished epoch; a failed write (full disk, read-only folder, file
+        size limit) stops the run, and the previous checkpoint is intact (writes are atomic)."""
+        try:
+            self.log.write(self.state.history)
+            save_checkpoint(self.run.latest, self.checkpoint_payload())
+        except OSError as exc:
+            kept = f"epoch {self.state.epoch - 1} in {self.run.latest}" if self.state.epoch > 1 else "none"
+            raise TrainingStopped(f"cannot write the checkpoint of epoch {self.state.epoch} in {self.run.path} "
+                                  f"({exc.strerror or exc}); the previous checkpoint is intact ({kept}). Free space "
+                                  "or make the folder writable, then continue with --resume") from exc
 
     def _stop_if_not_finite(self, watch: FiniteWatch, epoch: int) -> None:
         """Stop the run when a loss term was NaN or infinite; the last good checkpoint stays as it is."""
