@@ -8,11 +8,17 @@ from __future__ import annotations
 
 import importlib
 import inspect
+import json
+import logging
+import os
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
-from aclnet.data.sample import SampleSet
+from aclnet.data.sample import SampleSet, describe
 from aclnet.errors import InputError
+
+T = TypeVar("T")
 
 FORMATS: dict[str, str] = {
     "pyskl": "pyskl",
@@ -42,7 +48,84 @@ def read_format(name: str, source: str | Path, **options: Any) -> SampleSet:
     unknown = sorted(set(options) - accepted)
     if unknown:
         raise InputError(f"format '{name}' takes no option {unknown}; its options are {sorted(accepted) or 'none'}")
+    check_option_types(options)
     return module.read(source, **options)
+
+
+# Options that name files or folders, options that are names or patterns, and switches.
+PATH_OPTIONS = frozenset({"label_file", "keypoint_dir", "label_dir"})
+TEXT_OPTIONS = frozenset({"layout", "name_pattern", "variant"})
+BOOL_OPTIONS = frozenset({"skip_invalid"})
+
+
+def check_option_types(options: dict[str, Any]) -> None:
+    """Refuse option values of the wrong type, naming the option: paths must be strings (or paths),
+    names strings, switches true or false. Other options are checked by their reader."""
+    for key, value in options.items():
+        if value is None:
+            continue
+        if key in PATH_OPTIONS and not (isinstance(value, (str, os.PathLike)) and str(value)):
+            raise InputError(f"option {key} is a path and must be a non-empty string, got {describe(value)}")
+        if key in TEXT_OPTIONS and not isinstance(value, (str, os.PathLike)):
+            raise InputError(f"option {key} must be a string, got {describe(value)}")
+        if key in BOOL_OPTIONS and not isinstance(value, bool):
+            raise InputError(f"option {key} must be true or false, got {describe(value)}")
+
+
+def load_json(path: Path) -> Any:
+    """A JSON file's content; every failure (unreadable, not UTF-8, not JSON, nested too deeply,
+    integers too long to parse) is an `InputError` naming the file."""
+    try:
+        with path.open(encoding="utf-8") as handle:
+            return json.load(handle)
+    except OSError as exc:
+        raise InputError(f"{path}: cannot read ({exc.strerror or exc})") from None
+    except RecursionError:
+        raise InputError(f"{path}: not valid JSON: nested too deeply") from None
+    except (ValueError, UnicodeDecodeError) as exc:  # JSONDecodeError, and integers with too many digits
+        raise InputError(f"{path}: not valid JSON: {exc}") from None
+
+
+class InvalidFiles:
+    """The files a reader skips with `skip_invalid`: without it, a file's first problem is raised.
+
+    `read(name, func, *args)` returns `func(*args)`, or None when it raised an `InputError` and invalid
+    files are skipped; `report` logs the count and names as one warning; `nothing_valid` is the error
+    for a read that kept nothing.
+    """
+
+    def __init__(self, skip_invalid: Any) -> None:
+        if not isinstance(skip_invalid, bool):
+            raise InputError(f"option skip_invalid must be true or false, got {describe(skip_invalid)}")
+        self.skip_invalid = skip_invalid
+        self.skipped: list[tuple[str, str]] = []
+
+    def read(self, name: str | Path, func: Callable[..., T], *args: Any) -> T | None:
+        try:
+            return func(*args)
+        except InputError as exc:
+            if not self.skip_invalid:
+                raise
+            self.skipped.append((str(name), str(exc)))
+            return None
+
+    def skip(self, name: str | Path, problem: str | InputError) -> None:
+        """Record a problem found outside `read`; raises it unless invalid files are skipped."""
+        error = problem if isinstance(problem, InputError) else InputError(problem)
+        if not self.skip_invalid:
+            raise error
+        self.skipped.append((str(name), str(error)))
+
+    def report(self, logger: logging.Logger, source: Path, what: str = "files") -> None:
+        if self.skipped:
+            logger.warning(
+                "%s: skipped %d invalid %s: %s; first problem: %s",
+                source, len(self.skipped), what, ", ".join(n for n, _ in self.skipped), self.skipped[0][1],
+            )
+
+    def nothing_valid(self, source: Path, what: str = "files") -> InputError:
+        first = f"; first problem: {self.skipped[0][1]}" if self.skipped else ""
+        return InputError(f"{source}: nothing valid to read: all {len(self.skipped)} {what} were invalid{first}")
 
 
 def reader_options(name: str) -> set[str]:

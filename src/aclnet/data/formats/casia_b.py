@@ -9,7 +9,8 @@ in the `coco` layout, label = subject - 1 (classes '001'..'124', so labels are t
 subjects are present), meta subject, condition, sequence, view.
 Splits (GaitGraph protocol): `train` subjects 1-74, `test` subjects 75-124.
 A row with the wrong number of values, a malformed image name or a non-numeric value is an error
-naming the file and line; with `skip_invalid` such rows are dropped and reported as one logging warning.
+naming the file and line; with `skip_invalid` such rows are dropped and reported as one logging warning,
+and so are files that cannot be read as text.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from pathlib import Path
 
 import numpy as np
 
+from aclnet.data.formats import InvalidFiles
 from aclnet.data.sample import Sample, SampleSet, validate_sample
 from aclnet.errors import InputError
 
@@ -30,16 +32,21 @@ NUM_SUBJECTS = 124
 TRAIN_SUBJECTS = range(1, 75)
 CONDITIONS = ("nm", "bg", "cl")
 VIEWS = tuple(range(0, 181, 18))
+MAX_FRAME_DIGITS = 18
 _SEQUENCE = re.compile(r"(\d{3})-(nm|bg|cl)-(\d{2})-(\d{3})")
 
 
 def read(source: Path, *, skip_invalid: bool = False) -> SampleSet:
     """Read one CSV file or every CSV file of a folder into one sample per walking sequence."""
     source = Path(source)
+    invalid = InvalidFiles(skip_invalid)
     files = [source] if source.is_file() else sorted(source.glob("*.csv"))
     if not files:
         raise InputError(f"{source}: no .csv files")
-    parts = [_read_csv(path, skip_invalid) for path in files]
+    parts = [p for p in (invalid.read(path.name, _read_csv, path, skip_invalid) for path in files) if p is not None]
+    invalid.report(logger, source)
+    if not parts:
+        raise invalid.nothing_valid(source)
     sequence = np.concatenate([p[0] for p in parts])
     frame = np.concatenate([p[1] for p in parts])
     values = np.concatenate([p[2] for p in parts])
@@ -108,7 +115,8 @@ def _read_csv(path: Path, skip_invalid: bool) -> tuple[np.ndarray, np.ndarray, n
 
 def _valid_rows(rows: np.ndarray, name: np.ndarray, sequence: np.ndarray, stem: np.ndarray) -> np.ndarray:
     """Rows with 52 fields, a three-part image name, a valid sequence id and a numeric frame."""
-    ok = (np.char.count(rows, ",") == 3 * NUM_JOINTS) & (np.char.count(name, "/") == 2) & np.char.isdigit(stem)
+    ok = (np.char.count(rows, ",") == 3 * NUM_JOINTS) & (np.char.count(name, "/") == 2) & np.char.isdecimal(stem)
+    ok &= np.char.str_len(stem) <= MAX_FRAME_DIGITS  # frame numbers are int64
     ids, inverse = np.unique(sequence, return_inverse=True)
     ok &= np.array([_valid_sequence(str(i)) for i in ids], dtype=bool)[inverse]
     return ok
@@ -147,6 +155,8 @@ def _row_problem(row: str, name: str, sequence: str, stem: str) -> str:
     fields = row.count(",") + 1
     if fields != 3 * NUM_JOINTS + 1:
         return f"{fields} values; expected 52 (image_name and 17 x (x, y, confidence))"
-    if name.count("/") != 2 or not stem.isdigit() or not _valid_sequence(sequence):
+    if name.count("/") != 2 or not stem.isdecimal() or not _valid_sequence(sequence):
         return f"image name '{name}' is not DIR/sss-cc-nn-vvv/FRAME.jpg (subject 001-124, nm/bg/cl, view 000-180)"
+    if len(stem) > MAX_FRAME_DIGITS:
+        return f"image name '{name}': frame number {stem[:30]!r} has more than {MAX_FRAME_DIGITS} digits"
     return "a value is not a number"

@@ -18,44 +18,74 @@ by summed joint score and the first `num_person` kept (M = num_person, zero-padd
 keypoint (M, T, 18, 2) with ST-GCN's normalised coordinates (about [0, 1]), score (M, T, 18); layout
 `openpose`. Clips without any person in any frame are skipped; skipped clips are reported as one
 logging warning.
+
+Checks: `pose` and `score` hold JSON numbers only (strings such as "0.5" and true/false are refused);
+`frame_index` is an integer from 1 to max(300, 2 x the file's entries) (ST-GCN's clips have at most
+300 frames, every entry listed; a larger index would only allocate empty frames); `num_person` is
+1..100; clip ids (file stems) are unique over all folders read. With `skip_invalid`, malformed clip
+files are skipped and reported (count and names) as one logging warning; without it the first one is
+an error naming the file.
 """
 
 from __future__ import annotations
 
-import json
 import logging
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from aclnet.data.formats import InvalidFiles, load_json
 from aclnet.data.formats.pyskl import stack_by_frame
-from aclnet.data.sample import Sample, SampleSet, validate_sample
+from aclnet.data.sample import Sample, SampleSet, describe, validate_sample
 from aclnet.errors import InputError
 
 logger = logging.getLogger(__name__)
 
 NUM_JOINTS = 18
 SPLIT_SUFFIXES = ("train", "val", "test")
+MAX_PERSONS = 100
+MIN_FRAME_BOUND = 300  # frame_index may reach max(MIN_FRAME_BOUND, FRAMES_PER_ENTRY x entries)
+FRAMES_PER_ENTRY = 2
+_NUMBER_TYPES = frozenset({int, float})  # exact types: bool is not a number here
 
 
-def read(source: Path, *, label_file: str | Path | None = None, num_person: int = 2) -> SampleSet:
+def read(
+    source: Path,
+    *,
+    label_file: str | Path | None = None,
+    num_person: int = 2,
+    skip_invalid: bool = False,
+) -> SampleSet:
     """Read one clip file, a folder of clips, or a folder of `*_train` / `*_val` clip folders."""
     source = Path(source)
-    if isinstance(num_person, bool) or not isinstance(num_person, int) or num_person < 1:
-        raise InputError(f"num_person must be a positive integer, got {num_person!r}")
+    if isinstance(num_person, bool) or not isinstance(num_person, int) or not 1 <= num_person <= MAX_PERSONS:
+        raise InputError(f"num_person must be an integer from 1 to {MAX_PERSONS}, got {describe(num_person)}")
+    invalid = InvalidFiles(skip_invalid)
     parts = _parts(source, Path(label_file) if label_file is not None else None)
     samples: list[Sample] = []
     splits: dict[str, list[str]] = {}
     skipped: list[str] = []
+    first_file: dict[str, Path] = {}
     for split, files, labels in parts:
-        part = [s for s in (_read_clip(p, labels, num_person, skipped) for p in files) if s is not None]
+        part = []
+        for path in files:
+            if path.stem in first_file:
+                invalid.skip(path.name, f"{path}: clip id '{path.stem}' is also the id of {first_file[path.stem]}")
+                continue
+            sample = invalid.read(path.name, _read_clip, path, labels, num_person, skipped)
+            if sample is not None:
+                first_file[path.stem] = path
+                part.append(sample)
         samples += part
         if split is not None:
             splits.setdefault(split, []).extend(s.sample_id for s in part)
     if skipped:
         logger.warning("%s: skipped %d clips without skeletons: %s", source, len(skipped), ", ".join(skipped))
+    invalid.report(logger, source, "clip files")
     if not samples:
+        if invalid.skipped:
+            raise invalid.nothing_valid(source, "clip files")
         raise InputError(f"{source}: no clip with a skeleton")
     return SampleSet(samples, splits, "openpose", None)
 
@@ -87,20 +117,10 @@ def _split_of(folder: Path) -> str | None:
     return suffix if "_" in folder.name and suffix in SPLIT_SUFFIXES else None
 
 
-def _read_json(path: Path) -> Any:
-    try:
-        with path.open(encoding="utf-8") as handle:
-            return json.load(handle)
-    except OSError as exc:
-        raise InputError(f"{path}: cannot read ({exc.strerror})") from exc
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        raise InputError(f"{path}: not valid JSON: {exc}") from exc
-
-
 def _read_label_file(path: Path | None) -> dict[str, Any] | None:
     if path is None:
         return None
-    labels = _read_json(path)
+    labels = load_json(path)
     if not isinstance(labels, dict) or not all(isinstance(v, dict) for v in labels.values()):
         raise InputError(f"{path}: expected {{clip_id: {{has_skeleton, label, label_index}}}}")
     return labels
@@ -108,7 +128,7 @@ def _read_label_file(path: Path | None) -> dict[str, Any] | None:
 
 def _read_clip(path: Path, labels: dict[str, Any] | None, num_person: int, skipped: list[str]) -> Sample | None:
     """One validated sample, or None (recorded in `skipped`) for a clip without skeletons."""
-    doc = _read_json(path)
+    doc = load_json(path)
     if not isinstance(doc, dict) or not isinstance(doc.get("data"), list):
         raise InputError(f"{path}: expected {{'data': [frames], 'label', 'label_index'}} (ST-GCN Kinetics JSON)")
     label = _label_of(path, doc, labels)
@@ -133,7 +153,7 @@ def _label_of(path: Path, doc: dict[str, Any], labels: dict[str, Any] | None) ->
             return None
     label = entry.get("label_index")
     if isinstance(label, bool) or not isinstance(label, int):
-        raise InputError(f"{path}: clip '{path.stem}' has no integer label_index (got {label!r})")
+        raise InputError(f"{path}: clip '{path.stem}' has no integer label_index (got {describe(label)})")
     return label
 
 
@@ -144,20 +164,34 @@ def _detections(path: Path, frames: list[Any]) -> tuple[int, np.ndarray, np.ndar
     poses: list[Any] = []
     scores: list[Any] = []
     num_frames = 0
+    bound = max(MIN_FRAME_BOUND, FRAMES_PER_ENTRY * len(frames))
     for k, entry in enumerate(frames):
         frame_index = _frame_index(path, k, entry)
+        if frame_index > bound:
+            raise InputError(
+                f"{path}: data[{k}]: frame_index {describe(frame_index)} is beyond {bound}, the largest accepted for "
+                f"{len(frames)} entries (max({MIN_FRAME_BOUND}, {FRAMES_PER_ENTRY} x entries))"
+            )
         num_frames = max(num_frames, frame_index)
         for person in entry["skeleton"]:
             pose, score = _person(path, frame_index, person)
             index.append(frame_index)
             poses.append(pose)
             scores.append(score)
-    try:
-        pose_array = np.array(poses, dtype=np.float32).reshape(-1, NUM_JOINTS, 2)
-        score_array = np.array(scores, dtype=np.float32).reshape(-1, NUM_JOINTS)
-    except (TypeError, ValueError) as exc:
-        raise InputError(f"{path}: pose and score must hold numbers: {exc}") from exc
+    pose_array = _as_array(path, poses).reshape(-1, NUM_JOINTS, 2)
+    score_array = _as_array(path, scores).reshape(-1, NUM_JOINTS)
     return num_frames, np.array(index, dtype=np.int64), pose_array, score_array
+
+
+def _as_array(path: Path, rows: list[list[Any]]) -> np.ndarray:
+    """float32 (N, len) of checked number lists (values beyond float32 become infinite, which
+    `validate_sample` refuses); an integer beyond float range is an error."""
+    try:
+        values = np.array(rows, dtype=np.float64)
+    except OverflowError:
+        raise InputError(f"{path}: pose and score must hold numbers: an integer is too large for a number") from None
+    with np.errstate(over="ignore"):
+        return values.astype(np.float32)
 
 
 def _frame_index(path: Path, k: int, entry: Any) -> int:
@@ -166,7 +200,7 @@ def _frame_index(path: Path, k: int, entry: Any) -> int:
         raise InputError(f"{path}: data[{k}] is not {{'frame_index', 'skeleton': [...]}}")
     frame_index = entry.get("frame_index")
     if isinstance(frame_index, bool) or not isinstance(frame_index, int) or frame_index < 1:
-        raise InputError(f"{path}: data[{k}]: frame_index {frame_index!r} is not an integer >= 1")
+        raise InputError(f"{path}: data[{k}]: frame_index {describe(frame_index)} is not an integer >= 1")
     return frame_index
 
 
@@ -180,4 +214,11 @@ def _person(path: Path, frame_index: int, person: Any) -> tuple[list[Any], list[
             f"{path}: frame_index {frame_index}: a person needs 'pose' ({2 * NUM_JOINTS} numbers) "
             f"and 'score' ({NUM_JOINTS} numbers)"
         )
+    for name, values in (("pose", pose), ("score", score)):
+        if not set(map(type, values)) <= _NUMBER_TYPES:
+            k, value = next((k, v) for k, v in enumerate(values) if type(v) not in _NUMBER_TYPES)
+            raise InputError(
+                f"{path}: frame_index {frame_index}: '{name}' value {k} is {describe(value)} "
+                f"({type(value).__name__}), expected a number"
+            )
     return pose, score

@@ -13,6 +13,8 @@ the convention for missing joints.
 
 Splits: `xsub_train`/`xsub_test` (subjects 1, 3, 5, 7, 9 train) and `split01_train` ...
 `split10_test` from `tr_te_splits.mat`. Meta: subject, sequence (the episode eEE).
+With `skip_invalid`, missing or invalid sequence files are skipped and reported (count and names) as
+one logging warning.
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
+from aclnet.data.formats import InvalidFiles
 from aclnet.data.formats.small_kinect import build_sample_set, mat_strings, parse_name, read_table, read_tr_te_splits
 from aclnet.data.sample import Sample, SampleSet
 from aclnet.errors import InputError
@@ -30,15 +33,18 @@ XSUB = ((1, 3, 5, 7, 9), (2, 4, 6, 8, 10))
 _NAME = re.compile(r"a(\d+)_s(\d+)_e(\d+)")
 
 
-def read(source: Path) -> SampleSet:
+def read(source: Path, *, skip_invalid: bool = False) -> SampleSet:
     """The 557 sequences of the standard protocol, with class names and the published splits."""
     source = Path(source)
+    invalid = InvalidFiles(skip_invalid)
     classes = mat_strings(source / "action_names.mat", "action_names")
     names = mat_strings(source / "files_used.mat", "files_used")
     folder = source / "real_world_coordinates"
-    entries = [_read_sequence(folder / f"{name}_skeleton3D.txt", name) for name in names]
+    read_files = (invalid.read(name, _read_sequence, folder / f"{name}_skeleton3D.txt", name) for name in names)
+    entries = [entry for entry in read_files if entry is not None]
     protocols = {"xsub": XSUB, **read_tr_te_splits(source / "tr_te_splits.mat")}
-    return build_sample_set(entries, source=source, layout=LAYOUT, classes=classes, protocols=protocols)
+    return build_sample_set(entries, source=source, layout=LAYOUT, classes=classes, protocols=protocols,
+                            invalid=invalid)
 
 
 def _read_sequence(path: Path, name: str) -> tuple[Sample, Path]:

@@ -7,6 +7,13 @@ bodyID; the two with the largest motion (variance of each joint coordinate over 
 body is present, summed over joints and axes) are kept, most active first, and a one-body sample has
 a zero second person. Files with no body in any frame are skipped (the dataset's published lists of
 samples with missing skeletons): their count and names are reported as one logging warning.
+With `skip_invalid`, malformed files (bad name, truncated or corrupt text) are skipped too and reported
+the same way; without it the first one is an error naming the file and line.
+
+Declared sizes are checked against the file before anything is allocated for them: a frame count
+above the lines that follow or above `MAX_FRAMES` (NTU clips have at most 300 frames; every frame
+becomes 2 x 25 x 3 numbers of output, so a short file of empty frames could otherwise fill memory),
+a body count above the lines left, and negative counts are errors.
 
 Variant: `ntu60` or `ntu120`; by default NTU-120 when any file has action > 60 or setup > 17.
 `ntu60` on a folder that also holds NTU-120 files keeps the NTU-60 part (setups 1-17), with a warning.
@@ -27,6 +34,7 @@ from pathlib import Path
 import numpy as np
 
 from aclnet.data.class_names import class_names_for
+from aclnet.data.formats import InvalidFiles
 from aclnet.data.sample import Sample, SampleSet, validate_sample
 from aclnet.errors import InputError
 
@@ -35,6 +43,7 @@ logger = logging.getLogger(__name__)
 NUM_JOINTS = 25
 NUM_PERSONS = 2
 _BODY_VALUES = 10
+MAX_FRAMES = 10_000
 _NAME = re.compile(r"S(\d{3})C(\d{3})P(\d{3})R(\d{3})A(\d{3})")
 
 NTU60_XSUB_TRAIN = frozenset({1, 2, 4, 5, 8, 9, 13, 14, 15, 16, 17, 18, 19, 25, 27, 28, 31, 34, 35, 38})
@@ -61,12 +70,14 @@ class NtuName:
         return self.setup <= 17 and self.action <= 60
 
 
-def read(source: Path, *, variant: str | None = None) -> SampleSet:
+def read(source: Path, *, variant: str | None = None, skip_invalid: bool = False) -> SampleSet:
     """Read a folder of `.skeleton` files (or one file) into a validated sample set."""
     source = Path(source)
+    invalid = InvalidFiles(skip_invalid)
     files = _skeleton_files(source)
-    names = {path: parse_name(path) for path in files}
-    variant = _resolve_variant(variant, names.values())
+    names = {path: invalid.read(path.name, parse_name, path) for path in files}
+    files = [p for p in files if names[p] is not None]
+    variant = _resolve_variant(variant, [n for n in names.values() if n is not None])
     if variant == "ntu60":
         outside = [p for p in files if not names[p].in_ntu60]
         if outside:
@@ -74,25 +85,41 @@ def read(source: Path, *, variant: str | None = None) -> SampleSet:
         files = [p for p in files if names[p].in_ntu60]
     classes = class_names_for(variant)
     samples: list[Sample] = []
-    skipped: list[str] = []
+    empty: list[str] = []
     for path in files:
-        keypoint = read_skeleton_file(path)
-        if keypoint is None:
-            skipped.append(path.name)
+        sample = invalid.read(path.name, _read_sample, path, names[path], len(classes))
+        if sample is None:
             continue
-        name = names[path]
-        meta: dict[str, int | str] = {
-            "setup": name.setup, "camera": name.camera,
-            "performer": name.performer, "replication": name.replication,
-        }
-        sample = Sample(path.stem, keypoint, name.action - 1, meta=meta)
-        samples.append(validate_sample(sample, str(path), num_classes=len(classes), num_joints=NUM_JOINTS))
-    if skipped:
-        logger.warning("%s: skipped %d files with no body in any frame: %s", source, len(skipped), ", ".join(skipped))
+        if sample is _NO_BODY:
+            empty.append(path.name)
+            continue
+        assert isinstance(sample, Sample)
+        samples.append(sample)
+    if empty:
+        logger.warning("%s: skipped %d files with no body in any frame: %s", source, len(empty), ", ".join(empty))
+    invalid.report(logger, source)
     if not samples:
+        if invalid.skipped:
+            raise invalid.nothing_valid(source, "files")
         raise InputError(f"{source}: no .skeleton file with a body in any frame")
-    by_id = {path.stem: name for path, name in names.items()}
+    by_id = {path.stem: name for path, name in names.items() if name is not None}
     return SampleSet(samples, _splits([s.sample_id for s in samples], by_id, variant), "nturgb+d", classes)
+
+
+_NO_BODY = object()  # what `_read_sample` returns for a file without a body in any frame
+
+
+def _read_sample(path: Path, name: NtuName, num_classes: int) -> Sample | object:
+    """One validated sample, or `_NO_BODY`."""
+    keypoint = read_skeleton_file(path)
+    if keypoint is None:
+        return _NO_BODY
+    meta: dict[str, int | str] = {
+        "setup": name.setup, "camera": name.camera,
+        "performer": name.performer, "replication": name.replication,
+    }
+    sample = Sample(path.stem, keypoint, name.action - 1, meta=meta)
+    return validate_sample(sample, str(path), num_classes=num_classes, num_joints=NUM_JOINTS)
 
 
 def parse_name(path: Path) -> NtuName:
@@ -127,11 +154,16 @@ def parse_skeleton_text(data: bytes, where: str) -> tuple[int, np.ndarray, np.nd
     """
     lines = _Lines(data.split(b"\n"), where)
     num_frames = lines.count("the frame count")
+    if num_frames > MAX_FRAMES:
+        raise InputError(f"{where}, line 1: {num_frames} frames declared; at most {MAX_FRAMES} are accepted")
+    lines.need(num_frames, f"{num_frames} frames declared (each needs a body-count line)")
     frames: list[int] = []
     body_ids: list[bytes] = []
     blocks: list[list[bytes]] = []
     for t in range(num_frames):
-        for _ in range(lines.count(f"the body count of frame {t + 1}")):
+        bodies = lines.count(f"the body count of frame {t + 1}")
+        lines.need(2 * bodies, f"frame {t + 1} declares {bodies} bodies (2 lines or more each)")
+        for _ in range(bodies):
             body_ids.append(lines.body_id())
             joints = lines.count("a joint count")
             if joints != NUM_JOINTS:
@@ -168,13 +200,23 @@ class _Lines:
         return taken
 
     def count(self, what: str) -> int:
-        """The next line as an integer count (frames, bodies or joints)."""
+        """The next line as an integer count >= 0 (frames, bodies or joints)."""
         (line,) = self.take(1)
-        try:
-            return int(line)
-        except ValueError:
+        text = line.strip()
+        if not (text.isdigit() and len(text) <= 18):
             found = line[:40].decode(errors="replace")
-            raise InputError(f"{self._where}, line {self._next}: expected {what}, found '{found}'") from None
+            expected = f"expected {what} (a whole number >= 0)"
+            raise InputError(f"{self._where}, line {self._next}: {expected}, found '{found}'")
+        return int(text)
+
+    def need(self, n: int, what: str) -> None:
+        """Refuse a declared size needing more lines than are left, before anything is read for it."""
+        left = len(self._lines) - self._next
+        if n > left:
+            raise InputError(
+                f"{self._where}: truncated: the file ends at line {len(self._lines)}, before its declared frames "
+                f"(line {self._next}: {what}; {left} lines follow)"
+            )
 
     def body_id(self) -> bytes:
         """The bodyID of the next line, a body line of 10 values."""
@@ -215,9 +257,10 @@ def two_most_active(num_frames: int, frame_of_body: np.ndarray, xyz: np.ndarray,
     count = np.bincount(body)[:, None, None]
     total = np.zeros((len(first), NUM_JOINTS, 3))
     squares = np.zeros_like(total)
-    np.add.at(total, body, xyz)
-    np.add.at(squares, body, xyz**2)
-    motion = (squares / count - (total / count) ** 2).sum(axis=(1, 2))
+    with np.errstate(over="ignore", invalid="ignore"):  # infinite coordinates: refused by validate_sample
+        np.add.at(total, body, xyz)
+        np.add.at(squares, body, xyz**2)
+        motion = (squares / count - (total / count) ** 2).sum(axis=(1, 2))
     rank = np.empty(len(first), dtype=np.int64)
     rank[np.lexsort((first, -motion))] = np.arange(len(first))
     person = rank[body]

@@ -17,18 +17,24 @@ common preprocessing scripts take); an end beyond the file is cut to the file's 
 `nturgb+d` layout, label = action_id - 1, meta view ('L', 'M', 'R') and sequence (NNNN).
 Splits: xsub_train/xsub_val and xview_train/xview_val from the split files present; without
 `cross-view.txt`, the paper's X-View rule: views M and R train (xview_train), view L tests (xview_val).
+With `skip_invalid`, a skeleton file that cannot be read (or whose label file cannot) is skipped with
+its instances and reported (count and names) as one logging warning.
 """
 
 from __future__ import annotations
 
+import logging
 import re
 from pathlib import Path
 
 import numpy as np
 
 from aclnet.data.class_names import class_names_for
+from aclnet.data.formats import InvalidFiles
 from aclnet.data.sample import Sample, SampleSet, validate_sample
 from aclnet.errors import InputError
+
+logger = logging.getLogger(__name__)
 
 NUM_JOINTS = 25
 NUM_PERSONS = 2
@@ -39,9 +45,10 @@ XVIEW_TRAIN_VIEWS = ("M", "R")
 _NAME = re.compile(r"(\d{4})-([LMR])")
 
 
-def read(source: Path, *, label_dir: str | Path | None = None) -> SampleSet:
+def read(source: Path, *, label_dir: str | Path | None = None, skip_invalid: bool = False) -> SampleSet:
     """Read every skeleton file of the folder with its label file into one sample per instance."""
     source = Path(source)
+    invalid = InvalidFiles(skip_invalid)
     skeleton_dir = _subfolder(source, SKELETON_DIRS, "skeleton")
     labels = Path(label_dir) if label_dir is not None else _subfolder(source, LABEL_DIRS, "label")
     files = sorted(skeleton_dir.glob("*.txt"))
@@ -50,14 +57,23 @@ def read(source: Path, *, label_dir: str | Path | None = None) -> SampleSet:
     classes = class_names_for("pku-mmd")
     samples: list[Sample] = []
     for path in files:
-        sequence, view = _parse_name(path)
-        frames = read_skeleton(path)
-        label_path = labels / path.name
-        for k, (action, start, end) in enumerate(read_labels(label_path, frames.shape[1])):
-            keypoint = np.ascontiguousarray(frames[:, start:end])
-            sample = Sample(f"{path.stem}_{k:03d}", keypoint, action - 1, meta={"view": view, "sequence": sequence})
-            samples.append(validate_sample(sample, str(label_path), num_classes=len(classes), num_joints=NUM_JOINTS))
+        samples += invalid.read(path.name, _read_sequence, path, labels / path.name, len(classes)) or []
+    invalid.report(logger, source, "skeleton files")
+    if not samples:
+        raise invalid.nothing_valid(source, "skeleton files")
     return SampleSet(samples, _splits(source, samples), "nturgb+d", classes)
+
+
+def _read_sequence(path: Path, label_path: Path, num_classes: int) -> list[Sample]:
+    """The validated samples of the instances of one skeleton file."""
+    sequence, view = _parse_name(path)
+    frames = read_skeleton(path)
+    samples = []
+    for k, (action, start, end) in enumerate(read_labels(label_path, frames.shape[1])):
+        keypoint = np.ascontiguousarray(frames[:, start:end])
+        sample = Sample(f"{path.stem}_{k:03d}", keypoint, int(action) - 1, meta={"view": view, "sequence": sequence})
+        samples.append(validate_sample(sample, str(label_path), num_classes=num_classes, num_joints=NUM_JOINTS))
+    return samples
 
 
 def read_skeleton(path: Path) -> np.ndarray:
@@ -77,6 +93,8 @@ def read_labels(path: Path, num_frames: int) -> np.ndarray:
         expected = "action_id,start_frame,end_frame,confidence"
         raise InputError(f"{path}: {table.shape[1]} values per line; expected {expected}")
     rows = table[:, :3]
+    if not (np.abs(rows) < 2**53).all():
+        raise InputError(f"{path}, line {_first(~(np.abs(rows) < 2**53)) + 1}: action and frames must be whole numbers")
     if not np.array_equal(rows, np.round(rows)):
         raise InputError(f"{path}, line {_first(rows != np.round(rows)) + 1}: action and frames must be integers")
     rows = rows.astype(np.int64)
@@ -144,9 +162,16 @@ def read_split_file(path: Path) -> tuple[set[str], set[str]]:
     Layout: a header line ending in ':' starting with 'Train', the ids (comma-separated, over one or
     more lines), then a header starting with 'Valid' (the release spells it 'Validataion') and its ids.
     """
+    try:
+        text = path.read_bytes().decode("utf-8")
+    except OSError as exc:
+        raise InputError(f"{path}: cannot read ({exc.strerror or exc})") from None
+    except UnicodeDecodeError as exc:
+        byte = exc.object[exc.start]
+        raise InputError(f"{path}: not a text split file (not UTF-8: byte {exc.start} is {byte:#04x})") from None
     parts: dict[str, set[str]] = {}
     current: str | None = None
-    for number, line in enumerate(path.read_text().splitlines(), start=1):
+    for number, line in enumerate(text.splitlines(), start=1):
         text = line.strip()
         if text.endswith(":"):
             current = _section(text)

@@ -13,7 +13,8 @@ Where a kpfile is looked for: with `keypoint_dir`, `keypoint_dir / basename(raw_
 relative paths taken from the annotation file's folder. A kpfile may also hold `{'keypoint': ...}` for
 one sample directly. Every pickle is read with the restricted unpickler.
 
-Invalid samples skipped with `skip_invalid` are reported as one logging warning (count and reasons).
+Invalid samples skipped with `skip_invalid` are reported as one logging warning (count and reasons);
+a file with no valid sample is an error.
 """
 
 from __future__ import annotations
@@ -27,6 +28,7 @@ import numpy as np
 
 from aclnet.data.annotations import read_annotations, safe_load_pickle
 from aclnet.data.sample import SampleError, SampleSet
+from aclnet.errors import InputError
 
 logger = logging.getLogger(__name__)
 
@@ -46,6 +48,9 @@ def read(
     )
     if problems:
         logger.warning("%s: skipped %d invalid samples:\n  %s", source, len(problems), "\n  ".join(problems))
+    if not sample_set.samples:
+        first = f"; first problem: {problems[0]}" if problems else ""
+        raise InputError(f"{source}: nothing valid to read: no valid sample ({len(problems)} invalid){first}")
     return sample_set
 
 

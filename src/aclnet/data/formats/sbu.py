@@ -13,6 +13,9 @@ with equal units on the three axes (the normalised values stretch x, y and z dif
 Class names follow the dataset's folder numbering (01 approaching ... 08 exchanging objects).
 Splits: the README's 5 folds of sets, `foldK_test` = the sets of fold K and `foldK_train` = the
 other four folds. Sample ids `sXXsYY_CC_NNN`; meta: subject (the set, e.g. 's01s02'), sequence.
+A `skeleton_pos.txt` that is a symbolic link to nothing is an error naming it (sequence folders
+without the file are not samples). With `skip_invalid`, unreadable or invalid files are skipped and
+reported (count and names) as one logging warning.
 """
 
 from __future__ import annotations
@@ -23,11 +26,13 @@ from pathlib import Path
 import numpy as np
 
 from aclnet.data.class_names import SBU_CLASSES
+from aclnet.data.formats import InvalidFiles
 from aclnet.data.formats.small_kinect import build_sample_set, parse_name, read_table
 from aclnet.data.sample import Sample, SampleSet
 from aclnet.errors import InputError
 
 LAYOUT = "sbu"
+FILE_NAME = "skeleton_pos.txt"
 NUM_PERSONS = 2
 NUM_JOINTS = 15
 FOLDS = {
@@ -44,13 +49,18 @@ SCALE = np.array([-2.56, -1.92, 10.0 / 7.8125])
 _CLASS_SEQUENCE = re.compile(r"(\d+)/(\d+)")
 
 
-def read(source: Path) -> SampleSet:
+def read(source: Path, *, skip_invalid: bool = False) -> SampleSet:
     """All `skeleton_pos.txt` files of the 21 sets, in set/class/sequence order, with the 5 folds."""
     source = Path(source)
-    paths = sorted(source.glob("s*/*/*/skeleton_pos.txt"))
-    entries = [_read_file(path) for path in paths]
+    invalid = InvalidFiles(skip_invalid)
+    # Not glob("s*/*/*/skeleton_pos.txt"): a literal last component skips symbolic links to nothing.
+    folders = sorted(p for p in source.glob("s*/*/*") if p.is_dir())
+    paths = [f / FILE_NAME for f in folders if (f / FILE_NAME).exists() or (f / FILE_NAME).is_symlink()]
+    read_files = (invalid.read(path.relative_to(source), _read_file, path) for path in paths)
+    entries = [entry for entry in read_files if entry is not None]
     protocols = {f"fold{k}": (SETS - set(test), test) for k, test in FOLDS.items()}
-    return build_sample_set(entries, source=source, layout=LAYOUT, classes=list(SBU_CLASSES), protocols=protocols)
+    return build_sample_set(entries, source=source, layout=LAYOUT, classes=list(SBU_CLASSES), protocols=protocols,
+                            invalid=invalid)
 
 
 def to_metres(normalised: np.ndarray) -> np.ndarray:

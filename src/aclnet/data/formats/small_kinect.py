@@ -8,6 +8,8 @@ facing the camera has the left shoulder at the smaller x), y up, z the distance 
 
 from __future__ import annotations
 
+import logging
+import os
 import re
 import warnings
 import zlib
@@ -19,9 +21,12 @@ import numpy as np
 import scipy.io
 from scipy.io.matlab import MatReadError
 
+from aclnet.data.formats import InvalidFiles
 from aclnet.data.sample import Sample, SampleError, SampleSet, validate_sample
 from aclnet.errors import InputError
 from aclnet.skeleton import get_layout
+
+logger = logging.getLogger(__name__)
 
 # What scipy raises for truncated or corrupt .mat files (measured on truncated copies of the real files).
 _MAT_ERRORS = (OSError, ValueError, TypeError, IndexError, KeyError, EOFError, MatReadError, zlib.error)
@@ -32,8 +37,11 @@ Protocols = Mapping[str, tuple[Collection[int | str], Collection[int | str]]]
 
 
 def require_file(path: Path) -> Path:
-    """`path` itself, or an `InputError` saying that this file of the dataset is missing."""
+    """`path` itself, or an `InputError` saying that this file of the dataset is missing (or is a
+    symbolic link to nothing)."""
     if not path.is_file():
+        if path.is_symlink():
+            raise InputError(f"{path}: a symbolic link to {os.readlink(path)}, which does not exist")
         raise InputError(f"{path}: no such file (it is part of the dataset folder)")
     return path
 
@@ -147,20 +155,34 @@ def build_sample_set(
     layout: str,
     classes: list[str],
     protocols: Protocols,
+    invalid: InvalidFiles | None = None,
 ) -> SampleSet:
     """Validate every sample against `layout` and `classes` (errors name the sample's file), refuse
-    duplicate ids and samples without any skeleton, and add the protocols' splits."""
-    if not entries:
-        raise InputError(f"{source}: no samples found")
+    duplicate ids and samples without any skeleton, and add the protocols' splits.
+
+    With `invalid` (the reader's skipped files), invalid samples are skipped there when it skips, and
+    its skipped files are reported; a read that keeps nothing is an error.
+    """
+    invalid = invalid if invalid is not None else InvalidFiles(False)
     num_joints = get_layout(layout).num_joints
     seen: dict[str, Path] = {}
+    samples: list[Sample] = []
     for sample, path in entries:
         where = f"{path}: sample '{sample.sample_id}'"
-        if sample.sample_id in seen:
-            raise SampleError(f"{where}: duplicate of the one from {seen[sample.sample_id]}")
+        try:
+            if sample.sample_id in seen:
+                raise SampleError(f"{where}: duplicate of the one from {seen[sample.sample_id]}")
+            validate_sample(sample, str(path), num_classes=len(classes), num_joints=num_joints)
+            if not sample.keypoint.any():
+                raise SampleError(f"{where}: all coordinates are zero (no skeleton in any frame)")
+        except SampleError as exc:
+            invalid.skip(sample.sample_id, exc)
+            continue
         seen[sample.sample_id] = path
-        validate_sample(sample, str(path), num_classes=len(classes), num_joints=num_joints)
-        if not sample.keypoint.any():
-            raise SampleError(f"{where}: all coordinates are zero (no skeleton in any frame)")
-    samples = [sample for sample, _ in entries]
+        samples.append(sample)
+    invalid.report(logger, source)
+    if not samples:
+        if invalid.skipped:
+            raise invalid.nothing_valid(source)
+        raise InputError(f"{source}: no samples found")
     return SampleSet(samples, protocol_splits(samples, protocols, source), layout, list(classes))

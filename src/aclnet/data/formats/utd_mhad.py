@@ -8,7 +8,8 @@ The release has 861 files (three trials are absent from it: a8_s1_t4, a23_s6_t4,
 
 Class names are those of the dataset's README (the files carry none). Split: `xsub_train` /
 `xsub_test` (subjects 1, 3, 5, 7 train; 2, 4, 6, 8 test). Sample ids `aA_sS_tT`; meta: subject,
-sequence (the trial).
+sequence (the trial). With `skip_invalid`, badly named or unreadable files are skipped and reported
+(count and names) as one logging warning.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ import re
 from pathlib import Path
 
 from aclnet.data.class_names import UTD_MHAD_CLASSES
+from aclnet.data.formats import InvalidFiles
 from aclnet.data.formats.small_kinect import build_sample_set, load_mat, mat_sequence, parse_name, require_dir
 from aclnet.data.sample import Sample, SampleSet
 from aclnet.errors import InputError
@@ -30,16 +32,19 @@ _NAME = re.compile(r"a(\d+)_s(\d+)_t(\d+)_skeleton\.mat")
 _JOINT_LINE = re.compile(r"\s*\d+\.\s*([A-Za-z_ ]+?)\s*;?\s*")
 
 
-def read(source: Path) -> SampleSet:
+def read(source: Path, *, skip_invalid: bool = False) -> SampleSet:
     """All `aA_sS_tT_skeleton.mat` files, ordered by action, subject and trial, with the x-sub split."""
+    invalid = InvalidFiles(skip_invalid)
     folder = require_dir(Path(source) / "Skeleton")
     if (folder / JOINT_ORDER_FILE).is_file():
         check_joint_order(folder / JOINT_ORDER_FILE)
-    files = folder.glob("a*_skeleton.mat")
-    numbered = sorted((parse_name(_NAME, p.name, p, "aA_sS_tT_skeleton.mat"), p) for p in files)
-    entries = [_read_file(path, *numbers) for numbers, path in numbered]
+    files = sorted(folder.glob("a*_skeleton.mat"))
+    named = ((invalid.read(p.name, parse_name, _NAME, p.name, p, "aA_sS_tT_skeleton.mat"), p) for p in files)
+    numbered = sorted((numbers, p) for numbers, p in named if numbers is not None)
+    read_files = (invalid.read(path.name, _read_file, path, *numbers) for numbers, path in numbered)
+    entries = [entry for entry in read_files if entry is not None]
     return build_sample_set(entries, source=Path(source), layout=LAYOUT, classes=list(UTD_MHAD_CLASSES),
-                            protocols={"xsub": XSUB})
+                            protocols={"xsub": XSUB}, invalid=invalid)
 
 
 def check_joint_order(path: Path) -> None:

@@ -15,6 +15,8 @@ segment and are skipped, giving 199 samples.
 
 Splits: `split01_train` ... `split10_test` from `tr_te_splits.mat`, whose rows list subjects
 (5 training, 5 test). Sample ids `sSS_eEE_aAA`; meta: subject, sequence (the episode eEE).
+With `skip_invalid`, a recording whose joints file is missing or invalid is skipped with its segments
+and reported (count and names) as one logging warning.
 """
 
 from __future__ import annotations
@@ -25,6 +27,7 @@ from pathlib import Path
 
 import numpy as np
 
+from aclnet.data.formats import InvalidFiles
 from aclnet.data.formats.small_kinect import (
     build_sample_set,
     mat_strings,
@@ -45,20 +48,27 @@ _RECORDING = re.compile(r"s(\d+)_e(\d+)")
 Segments = list[tuple[int, int, int]]
 
 
-def read(source: Path) -> SampleSet:
+def read(source: Path, *, skip_invalid: bool = False) -> SampleSet:
     """The 199 labelled segments of the 20 recordings, with class names and the 10 published splits."""
     source = Path(source)
+    invalid = InvalidFiles(skip_invalid)
     classes = mat_strings(source / "action_names.mat", "action_names")
     recordings = read_labels(source / "joints" / LABEL_FILE, classes)
     entries = []
     for recording, segments in recordings.items():
         path = source / "joints" / f"joints_{recording}.txt"
-        subject, episode = parse_name(_RECORDING, recording, path, "sSS_eEE")
-        meta: dict[str, int | str] = {"subject": subject, "sequence": episode}
-        for sample_id, keypoint, label in _cut(path, recording, segments):
-            entries.append((Sample(sample_id, keypoint, label, meta=dict(meta)), path))
+        entries += invalid.read(path.name, _recording_entries, path, recording, segments) or []
     protocols = read_tr_te_splits(source / "tr_te_splits.mat")
-    return build_sample_set(entries, source=source, layout=LAYOUT, classes=classes, protocols=protocols)
+    return build_sample_set(entries, source=source, layout=LAYOUT, classes=classes, protocols=protocols,
+                            invalid=invalid)
+
+
+def _recording_entries(path: Path, recording: str, segments: Segments) -> list[tuple[Sample, Path]]:
+    """(sample, file) of each labelled segment of one recording."""
+    subject, episode = parse_name(_RECORDING, recording, path, "sSS_eEE")
+    meta: dict[str, int | str] = {"subject": subject, "sequence": episode}
+    return [(Sample(sample_id, keypoint, label, meta=dict(meta)), path)
+            for sample_id, keypoint, label in _cut(path, recording, segments)]
 
 
 def read_labels(path: Path, classes: list[str]) -> dict[str, Segments]:
