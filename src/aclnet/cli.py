@@ -243,7 +243,7 @@ def cmd_demo(args: argparse.Namespace) -> None:
     """CE only and full ACLNet on the generated data, same budget; families vs confusable groups."""
     from aclnet.tasks.demo import run_demo
 
-    run_demo(Path(args.work_dir), force=args.force)
+    run_demo(Path(args.work_dir), force=args.force, extra=[f"train.seed={args.seed}"])
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -333,15 +333,19 @@ def build_parser() -> argparse.ArgumentParser:
 
     add_analyze_parser(sub)
     from aclnet.analysis.report import add_report_parser
+    from aclnet.export import add_export_parser
     from aclnet.predict import add_predict_parser
 
     add_predict_parser(sub)
+    add_export_parser(sub)
     add_report_parser(sub)
 
     p = sub.add_parser("demo", help="CE vs ACLNet on generated data (a few minutes on a CPU)")
     p.add_argument("--work-dir", default="work_dirs/demo", help="where the two runs go")
     p.add_argument("--force", action="store_true", help="replace an earlier demo in --work-dir")
-    threads(p)
+    p.add_argument("--seed", type=int, default=0, help="seed of both runs (default 0)")
+    p.add_argument("--threads", type=_positive_int, default=1, metavar="N",
+                   help="CPU threads of torch (default 1: the same numbers on every run of the demo)")
     p.set_defaults(run=cmd_demo)
     return parser
 
