@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import re
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -17,40 +16,6 @@ from aclnet.data.sample import Sample, SampleSet
 from aclnet.data.synthetic import make_action_dataset, make_gait_dataset
 from aclnet.errors import InputError
 from aclnet.inputs import ARRAY_FORMAT, guess_format, read_inputs
-
-# Tiny models: 1 epoch of 2 steps, two narrow blocks; what is tested is the plumbing, not the accuracy.
-TINY_MODEL = ["optim.epochs=1", "train.max_steps_per_epoch=2", "optim.batch_size=8", "data.clip_len=16",
-              "model.options.base_channels=8", "model.options.num_stages=2", "model.options.inflate_stages=[]",
-              "model.options.down_stages=[]", "train.device=cpu"]
-TINY = {
-    "action": ["synthetic-j", "data.synthetic.samples_per_class=10",
-               "data.test_clips=2"],
-    "gait": ["synthetic-gait-j", "data.synthetic.views=[0,90]"],
-}
-
-
-def tiny_checkpoints(base: Path) -> dict[str, Path]:
-    """Train (once per test session: both test modules share `base`) the tiny action and gait runs."""
-    from aclnet.cli import main
-
-    runs = {}
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)  # faster on shared cores
-    try:
-        for task, (experiment, *settings) in TINY.items():
-            run = base / "aclnet_tiny_runs" / task
-            if not (run / "test_report.json").exists():
-                assert main(["train", experiment, "--work-dir", str(run), "--force", "--set", *TINY_MODEL,
-                             *settings]) == 0
-            runs[task] = run
-    finally:
-        torch.set_num_threads(threads)
-    return runs
-
-
-@pytest.fixture(scope="session")
-def runs(tmp_path_factory) -> dict[str, Path]:
-    return tiny_checkpoints(tmp_path_factory.getbasetemp())
 
 
 @pytest.fixture(scope="session")

@@ -9,7 +9,6 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-import torch
 
 import aclnet
 from aclnet.data.annotations import write_annotations
@@ -17,33 +16,6 @@ from aclnet.data.sample import SampleSet
 from aclnet.data.synthetic import make_action_dataset, make_gait_dataset
 from aclnet.errors import InputError
 from aclnet.predict import TIMELINE_COLUMNS, add_predict_parser
-
-TINY_MODEL = ["optim.epochs=1", "train.max_steps_per_epoch=2", "optim.batch_size=8", "data.clip_len=16",
-              "model.options.base_channels=8", "model.options.num_stages=2", "model.options.inflate_stages=[]",
-              "model.options.down_stages=[]", "train.device=cpu"]
-TINY = {  # the same runs as tests/test_api.py, so that a session trains them once
-    "action": ["synthetic-j", "data.synthetic.samples_per_class=10", "data.test_clips=2"],
-    "gait": ["synthetic-gait-j", "data.synthetic.views=[0,90]"],
-}
-
-
-@pytest.fixture(scope="session")
-def runs(tmp_path_factory) -> dict[str, Path]:
-    from aclnet.cli import main
-
-    found = {}
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    try:
-        for task, (experiment, *settings) in TINY.items():
-            run = tmp_path_factory.getbasetemp() / "aclnet_tiny_runs" / task
-            if not (run / "test_report.json").exists():
-                assert main(["train", experiment, "--work-dir", str(run), "--force", "--set", *TINY_MODEL,
-                             *settings]) == 0
-            found[task] = run
-    finally:
-        torch.set_num_threads(threads)
-    return found
 
 
 def predict(*argv: str) -> None:

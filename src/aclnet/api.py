@@ -25,12 +25,11 @@ from typing import Any
 
 import numpy as np
 import torch
-import yaml
 
 from aclnet.data.pipeline import Pipeline
 from aclnet.data.sample import Sample
 from aclnet.engine.checkpoint import load_checkpoint
-from aclnet.engine.config import ExperimentConfig, validate_config
+from aclnet.engine.config import ExperimentConfig, config_from_text
 from aclnet.engine.inference import run_model
 from aclnet.engine.run import load_for_inference
 from aclnet.engine.run_folder import resolve_checkpoint
@@ -456,7 +455,7 @@ def load(checkpoint: str | Path, *, device: str | torch.device = "cpu") -> Loade
     if not isinstance(info, dict) or not isinstance(text, str) or not isinstance(classes, list):
         raise InputError(f"{path}: this checkpoint does not carry what inference needs (configuration, class names, "
                          "input layout); it was not written by `aclnet train` of this version")
-    config = validate_config(_mapping(text, path), f"{path} (saved configuration)")
+    config = config_from_text(text, str(path))
     layout = layout_from_mapping(info.get("layout"), f"{path} (saved layout)")
     channels, has_score = info.get("keypoint_channels"), info.get("has_score")
     if not isinstance(channels, int) or isinstance(channels, bool) or not isinstance(has_score, bool):
@@ -467,17 +466,6 @@ def load(checkpoint: str | Path, *, device: str | torch.device = "cpu") -> Loade
     load_for_inference(model, payload["model"], path)
     model.to(device).eval()
     return LoadedModel(model, config, task, pipeline, layout, [str(c) for c in classes], channels, has_score, path)
-
-
-def _mapping(text: str, path: Path) -> dict[str, Any]:
-    """The saved configuration as a mapping."""
-    try:
-        raw = yaml.safe_load(text)
-    except yaml.YAMLError as exc:
-        raise InputError(f"{path}: the saved configuration is not valid YAML: {exc}") from exc
-    if not isinstance(raw, dict):
-        raise InputError(f"{path}: the saved configuration is not a mapping")
-    return raw
 
 
 def _normalised(features: np.ndarray) -> np.ndarray:

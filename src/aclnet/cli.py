@@ -127,7 +127,10 @@ def cmd_inspect(args: argparse.Namespace) -> None:
         raise InputError(f"{args.file}: no valid sample with id '{args.show}'")
     out = Path(args.out or f"{args.show}.gif")
     _refuse_overwrite(out, args.force)
-    animate_sample(matches[0], get_layout(sample_set.layout), out)
+    names = sample_set.classes
+    label = matches[0].label
+    animate_sample(matches[0], get_layout(sample_set.layout), out,
+                   class_name=names[label] if names is not None and 0 <= label < len(names) else str(label))
     print(f"wrote {out}")
 
 

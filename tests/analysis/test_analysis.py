@@ -92,10 +92,13 @@ def test_family_table_members_weights_and_temperatures(tmp_path):
 def test_family_temperatures_follow_the_run_configuration(tmp_path):
     _write_run(tmp_path / "k10.pt", _model_state(), _config_text(inter={"k": 10}))
     assert [r["temperature"] for r in family_table(tmp_path / "k10.pt")] == pytest.approx([0.1] * 5 + [0.125])
-    # The small-dataset rule gives K = max(2, round(6 / 6)) = 2 whatever loss.inter.k says.
-    _write_run(tmp_path / "scaled.pt", _model_state(), _config_text(inter={"k": 10}, small_dataset_scaling=True))
+    # Without an explicit K, the small-dataset rule gives K = max(2, round(6 / 6)) = 2 ...
+    _write_run(tmp_path / "scaled.pt", _model_state(), _config_text(small_dataset_scaling=True))
     assert [r["temperature"] for r in family_table(tmp_path / "scaled.pt")] == pytest.approx(
         [0.1, 0.1, 0.5, 0.5, 1.0, 0.125])
+    # ... and a K the configuration gives wins over the rule.
+    _write_run(tmp_path / "given.pt", _model_state(), _config_text(inter={"k": 10}, small_dataset_scaling=True))
+    assert [r["temperature"] for r in family_table(tmp_path / "given.pt")] == pytest.approx([0.1] * 5 + [0.125])
     _write_run(tmp_path / "nofat.pt", _model_state(), _config_text(inter={"k": 2, "fat": False, "fixed_tau": 0.2}))
     assert [r["temperature"] for r in family_table(tmp_path / "nofat.pt")] == pytest.approx([0.2] * 5 + [0.125])
 

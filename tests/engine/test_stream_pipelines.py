@@ -88,7 +88,7 @@ def test_configs_prints_the_expanded_experiment(capsys):
     text = capsys.readouterr().out
     printed = yaml.safe_load(text)
     assert printed["data"]["pipeline"] == released_steps("k", [DROP])
-    assert printed["loss"]["inter"]["k"] == 10 and printed["train"]["seed"] == 0  # defaults included
+    assert printed["loss"]["inter"]["fat"] is True and printed["train"]["seed"] == 0  # defaults included
     assert validate_config(printed, "printed") == load_config("ntu120-xsub-k")
     assert main(["configs"]) == 0
     assert "ntu120-xsub-k" in capsys.readouterr().out.split()

@@ -16,7 +16,7 @@ import torch
 
 from aclnet.cli import main
 from aclnet.engine.checkpoint import load_checkpoint
-from aclnet.engine.config import load_config
+from aclnet.engine.config import dump_config, load_config
 from aclnet.engine.distributed import DistInfo
 from aclnet.engine.run import build_trainer, seed_everything
 from aclnet.engine.run_folder import RunFolder
@@ -70,6 +70,7 @@ def test_two_epochs_equal_one_plus_resumed_one(tmp_path):
     seed_everything(config)
     folder = RunFolder(run)
     folder.prepare(resume=False, force=False)
+    folder.write_config(dump_config(config))  # as `train` writes it: a resume compares against it
     trainer, _ = build_trainer(make_task(config), folder, DistInfo(), torch.device("cpu"))
     trainer.fit(until_epoch=1)
     assert load_checkpoint(run / "latest.pt")["epoch"] == 1

@@ -15,8 +15,10 @@ from aclnet.data.sample import Sample  # noqa: E402
 from aclnet.skeleton import Layout  # noqa: E402
 
 
-def animate_sample(sample: Sample, layout: Layout, out: Path, *, fps: int = 15, max_frames: int = 150) -> None:
-    """Write a GIF of every person of `sample`, joints as dots and bones as lines."""
+def animate_sample(sample: Sample, layout: Layout, out: Path, *, fps: int = 15, max_frames: int = 150,
+                   class_name: str | None = None) -> None:
+    """Write a GIF of every person of `sample`, joints as dots and bones as lines; the title names the sample,
+    its class (when given) and the frame."""
     xy = sample.keypoint[..., :2]  # (M, T, V, 2): 3D data is viewed from the front
     frames = np.linspace(0, xy.shape[1] - 1, min(max_frames, xy.shape[1])).astype(int)
     present = np.any(xy != 0, axis=-1)
@@ -32,7 +34,8 @@ def animate_sample(sample: Sample, layout: Layout, out: Path, *, fps: int = 15, 
         ax.set_xlim(lo[0] - pad, hi[0] + pad)
         ax.set_ylim((hi[1] + pad, lo[1] - pad) if flip_y else (lo[1] - pad, hi[1] + pad))
         ax.set_aspect("equal")
-        ax.set_title(f"{sample.sample_id}  frame {t}", fontsize=8)
+        label = f" ({class_name})" if class_name else ""
+        ax.set_title(f"{sample.sample_id}{label}  frame {t}", fontsize=8)
         for m in range(xy.shape[0]):
             pts, ok = xy[m, t], present[m, t]
             for a, b in layout.edges:

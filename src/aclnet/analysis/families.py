@@ -11,10 +11,9 @@ from pathlib import Path
 from typing import Any
 
 import torch
-import yaml
 
 from aclnet.engine.checkpoint import load_checkpoint
-from aclnet.engine.config import ExperimentConfig, validate_config
+from aclnet.engine.config import ExperimentConfig, config_from_text
 from aclnet.engine.run_folder import resolve_checkpoint
 from aclnet.errors import InputError
 from aclnet.losses import InterClassAffinityLoss
@@ -45,20 +44,6 @@ def describe_families(
         described.append({**entry(i), "temperature": temperatures[i],
                           "members": [{**entry(j), "affinity": affinity[i][j]} for j in members]})
     return described
-
-
-def _run_config(payload: dict[str, Any], path: Path) -> ExperimentConfig:
-    """The configuration saved in the checkpoint (it says K, the family mode and the temperatures)."""
-    text = payload.get("config")
-    if not isinstance(text, str):
-        raise InputError(f"{path}: checkpoint holds no configuration; cannot tell K and the temperatures")
-    try:
-        raw = yaml.safe_load(text)
-    except yaml.YAMLError as exc:
-        raise InputError(f"{path}: the saved configuration is not valid YAML: {exc}") from exc
-    if not isinstance(raw, dict):
-        raise InputError(f"{path}: the saved configuration is not a mapping")
-    return validate_config(raw, f"{path} (saved configuration)")
 
 
 def _inter_state(model: dict[str, Any], path: Path) -> dict[str, torch.Tensor]:
@@ -117,7 +102,8 @@ def family_table(run_dir_or_checkpoint: str | Path) -> list[dict[str, Any]]:
         raise InputError(f"{path}: no class has a Motion Family yet; families are built after the inter "
                          f"loss's start epoch (checkpoint of epoch {payload.get('epoch', '?')})")
     names = _class_names(payload, num_classes, path)
-    loss = InterClassAffinityLoss(num_classes, dim, **_loss_settings(_run_config(payload, path), num_classes))
+    config = config_from_text(payload.get("config"), str(path))
+    loss = InterClassAffinityLoss(num_classes, dim, **_loss_settings(config, num_classes))
     loss.families.copy_(state["families"])
     loss.affinity.copy_(state["affinity"].to(loss.affinity.dtype))
     return [{**row, "size": len(row["members"])} for row in describe_families(loss, names)]

@@ -22,12 +22,12 @@ def summarize(sample_set: SampleSet, problems: list[str]) -> str:
         name = names[label] if names is not None else str(label)
         lines.append(f"  {label:4d} {name}: {labels[label]}")
     if samples:
-        persons = Counter(s.keypoint.shape[0] for s in samples)
+        persons = Counter(int(np.any(s.keypoint != 0, axis=(1, 2, 3)).sum()) for s in samples)  # not padding
         joints = Counter(s.keypoint.shape[2] for s in samples)
         channels = Counter(s.keypoint.shape[3] for s in samples)
         frames = np.array([s.num_frames for s in samples])
         lines += [
-            f"persons: {dict(sorted(persons.items()))}",
+            f"persons (with any non-zero joint): {dict(sorted(persons.items()))}",
             f"joints: {dict(sorted(joints.items()))}",
             f"channels: {dict(sorted(channels.items()))}" + (" + score" if samples[0].score is not None else ""),
             f"frames: min {frames.min()} / median {np.median(frames):.0f} / mean {frames.mean():.1f} "

@@ -460,6 +460,19 @@ def validate_config(raw: dict[str, Any], source: str) -> ExperimentConfig:
         raise InputError(f"{source}: invalid configuration:\n  " + "\n  ".join(problems)) from None
 
 
+def config_from_text(text: object, source: str) -> ExperimentConfig:
+    """A configuration saved as YAML text (in a run folder or a checkpoint); errors name `source`."""
+    if not isinstance(text, str):
+        raise InputError(f"{source}: holds no saved configuration")
+    try:
+        raw = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        raise InputError(f"{source}: the saved configuration is not valid YAML: {exc}") from exc
+    if not isinstance(raw, dict):
+        raise InputError(f"{source}: the saved configuration is not a mapping")
+    return validate_config(raw, f"{source} (saved configuration)")
+
+
 def dump_config(config: ExperimentConfig) -> str:
     """The resolved configuration as YAML (saved with every run and checkpoint)."""
     return yaml.safe_dump(config.model_dump(mode="json"), sort_keys=False)

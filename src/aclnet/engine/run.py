@@ -204,8 +204,11 @@ def test(task: Task, checkpoint: Path, *, clips: int | None = None, scores_out: 
 def load_for_inference(model: SkeletonModel, state: dict, checkpoint: Path) -> None:
     """Load weights for testing: what serves training only (under `aux.`) may be absent or extra."""
     check_finite_weights(state, checkpoint)
-    wanted = {k: v for k, v in model.state_dict().items() if not k.startswith(TRAINING_ONLY_PREFIX)}
+    own = model.state_dict()
+    wanted = {k: v for k, v in own.items() if not k.startswith(TRAINING_ONLY_PREFIX)}
     given = {k: v for k, v in state.items() if not k.startswith(TRAINING_ONLY_PREFIX)}
     check_model_fits(wanted, given, checkpoint)
-    model.load_state_dict(given, strict=False)
+    # Training-only parts load where the model has them with the same shape (analyses read their state).
+    same = {k: v for k, v in state.items() if k in own and getattr(v, "shape", None) == getattr(own[k], "shape", None)}
+    model.load_state_dict({**same, **given}, strict=False)
 

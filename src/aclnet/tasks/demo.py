@@ -6,6 +6,9 @@ groups, with the share of each group's within-group pairs that the families reco
 
 from __future__ import annotations
 
+import os
+from concurrent.futures import ProcessPoolExecutor, as_completed
+from multiprocessing import get_context
 from pathlib import Path
 
 import torch
@@ -35,11 +38,18 @@ def family_recovery(families: torch.Tensor, groups: list[list[int]]) -> list[flo
     return shares
 
 
+def _train_one(name: str, config: ExperimentConfig, work_dir: Path, threads: int) -> dict:
+    """One run of the demo in its own process (both runs train side by side on two cores)."""
+    from aclnet.engine.run import train
+    from aclnet.tasks.registry import make_task
+
+    torch.set_num_threads(threads)
+    return train(make_task(config), work_dir, force=True, log=lambda line: print(f"[{name}] {line}", flush=True))
+
+
 def run_demo(work_dir: Path, *, force: bool = False, extra: list[str] | None = None) -> dict[str, float]:
     """Train both runs, print accuracies and families; returns the accuracies and mean recovery."""
-    from aclnet.engine.run import train
     from aclnet.tasks.components import load_sample_set
-    from aclnet.tasks.registry import make_task
 
     if work_dir.exists() and any(work_dir.iterdir()) and not force:
         raise InputError(f"{work_dir}: holds an earlier demo; pass --force to replace it")
@@ -50,12 +60,19 @@ def run_demo(work_dir: Path, *, force: bool = False, extra: list[str] | None = N
           f"confusable classes, {config.optim.epochs} epochs each, seed {config.train.seed}", flush=True)
     results: dict[str, float] = {}
     labels = {"ce": "CE only", "aclnet": "ACLNet (CE + Inter-ACL with FAT + Intra-ACL)"}
-    for index, (name, run_config) in enumerate(configs.items(), start=1):
-        print(f"\n== run {index}/2: {labels[name]}", flush=True)
-        report = train(make_task(run_config), work_dir / name, force=True, log=lambda line: print(line, flush=True))
-        results[name] = report["top1"]
-        print(f"== {labels[name]}: test top-1 {report['top1']:.1f}% ({report['samples']} test samples), "
-              f"run folder {work_dir / name}", flush=True)
+    threads = torch.get_num_threads()
+    workers = max(1, min(len(configs), (os.cpu_count() or 1) // threads))
+    print(f"{len(configs)} runs, {workers} at a time with {threads} thread(s) each; lines start with the run's "
+          "name", flush=True)
+    with ProcessPoolExecutor(max_workers=workers, mp_context=get_context("spawn")) as pool:
+        futures = {pool.submit(_train_one, name, run_config, work_dir / name, threads): name
+                   for name, run_config in configs.items()}
+        for future in as_completed(futures):
+            name = futures[future]
+            report = future.result()
+            results[name] = report["top1"]
+            print(f"== {labels[name]}: test top-1 {report['top1']:.1f}% ({report['samples']} test samples), "
+                  f"run folder {work_dir / name}", flush=True)
     sample_set = load_sample_set(config)
     groups = confusable_groups(num_classes=syn.num_classes, group_size=syn.group_size)
     state = load_checkpoint(RunFolder(work_dir / "aclnet").latest)["model"]
