@@ -22,4 +22,4 @@ def test_inspect_counts_real_persons_and_names_missing_split_entries(tmp_path: P
     sample_set, problems = read_annotations(path, skip_invalid=True)
     text = summarize(sample_set, problems)
     assert "persons (with any non-zero joint): {1: 1, 2: 1}" in text
-    assert "split 'train': 1 entries name no valid sample" in text and "'ghost'" in text
+    assert "split 'train': 1 entries have no annotation, e.g. ['ghost']" in text

@@ -452,14 +452,16 @@ def read_annotations(
             if s.keypoint.shape[2] != num_joints:
                 msg = f"{source}: sample '{s.sample_id}': has {s.keypoint.shape[2]} joints, others have {num_joints}"
                 raise SampleError(msg)
-    clean_splits = _splits(splits, seen, source, skip_invalid, problems)
+    annotated = {ann["frame_dir"] for ann in anns if isinstance(ann, dict) and isinstance(ann.get("frame_dir"), str)}
+    clean_splits = _splits(splits, seen, source, skip_invalid, problems, annotated)
     return SampleSet(samples, clean_splits, layout_name or _guess_layout(num_joints), classes), problems
 
 
 def _splits(splits: dict[Any, Any], seen: set[str], source: str, skip_invalid: bool,
-            problems: list[str]) -> dict[str, list[str]]:
+            problems: list[str], annotated: set[str]) -> dict[str, list[str]]:
     """The splits as lists of the ids read; names and ids must be strings. With `skip_invalid`, entries that
-    name no valid sample are dropped and named in `problems`."""
+    name no valid sample are dropped; those with no annotation at all are named in `problems` (the invalid
+    samples are named there already)."""
     clean: dict[str, list[str]] = {}
     for name, ids in splits.items():
         if not isinstance(name, str):
@@ -473,9 +475,10 @@ def _splits(splits: dict[Any, Any], seen: set[str], source: str, skip_invalid: b
         missing = [i for i in ids if i not in seen]
         if missing and not skip_invalid:
             raise InputError(f"{source}: split '{name}' names {len(missing)} unknown samples, e.g. {missing[:3]}")
-        if missing:
-            problems.append(f"{source}: split '{name}': {len(missing)} entries name no valid sample "
-                            f"(no annotation, or an invalid one), e.g. {[str(i) for i in missing[:3]]}")
+        unannotated = [str(i) for i in missing if i not in annotated]
+        if unannotated:
+            problems.append(f"{source}: split '{name}': {len(unannotated)} entries have no annotation, "
+                            f"e.g. {unannotated[:3]}")
         clean[str(name)] = [str(i) for i in ids if i in seen]
     return clean
 
