@@ -286,6 +286,15 @@ def check_batches(batches: np.ndarray, p: int, k: int) -> None:
         assert len(set(ids[:, 0].tolist())) == p  # P distinct identities
 
 
+def test_a_pk_epoch_covers_about_the_dataset_in_rounds_over_the_identities() -> None:
+    sampler = PKSampler(LABELS, identities_per_batch=2, sequences_per_identity=2, seed=0)
+    batches = sampler.batches()
+    assert len(batches) == 7  # ceil(28 samples / 4 per batch), not ceil(7 identities / 2) = 4
+    check_batches(batches, 2, 2)
+    first_round = LABELS[batches[:4]].ravel().tolist()
+    assert set(first_round) == set(LABELS.tolist())  # each round passes over every identity
+
+
 def test_pk_batches_hold_p_identities_with_k_sequences() -> None:
     sampler = PKSampler(LABELS, identities_per_batch=3, sequences_per_identity=4, seed=2)
     batches = sampler.batches()
@@ -323,10 +332,10 @@ def test_pk_shards_together_are_the_epoch() -> None:
     shards = [PKSampler(LABELS, distributed=True, num_replicas=3, rank=r, **kwargs) for r in range(3)]
     for shard in shards:
         shard.set_epoch(3)
-    epoch = whole.batches()  # 4 batches, padded to 6 for three ranks
-    assert [s.num_batches for s in shards] == [2, 2, 2]
-    merged = [shards[r].batches()[b] for b in range(2) for r in range(3)]
-    np.testing.assert_array_equal(np.stack(merged), epoch[np.arange(6) % 4])
+    epoch = whole.batches()  # 28 samples in batches of 2 x 2: 7 batches, padded to 9 for three ranks
+    assert len(epoch) == 7 and [s.num_batches for s in shards] == [3, 3, 3]
+    merged = [shards[r].batches()[b] for b in range(3) for r in range(3)]
+    np.testing.assert_array_equal(np.stack(merged), epoch[np.arange(9) % 7])
     with pytest.raises(InputError, match="distributed=True"):
         PKSampler(LABELS, num_replicas=2, rank=0, **kwargs)
 
@@ -341,7 +350,7 @@ def test_make_loader_with_sequences_per_identity() -> None:
     loader = make_loader(dataset, 6, seed=1, sequences_per_identity=3)
     loader.set_epoch(2)
     batches = [labels for _, labels, _ in loader]
-    assert len(batches) == 2
+    assert len(batches) == 4  # 24 samples in batches of 6: an epoch is about the dataset's size
     for labels in batches:
         counts = Counter(labels.tolist())
         assert len(counts) == 2 and set(counts.values()) == {3}
@@ -353,7 +362,8 @@ def test_make_loader_with_sequences_per_identity() -> None:
     for rank in ranks:
         rank.set_epoch(2)
     per_rank = [[labels.tolist() for _, labels, _ in rank] for rank in ranks]
-    assert per_rank == [[batches[0].tolist()], [batches[1].tolist()]]  # whole batches per rank
+    assert per_rank == [[batches[0].tolist(), batches[2].tolist()],
+                        [batches[1].tolist(), batches[3].tolist()]]  # whole batches per rank
 
 
 @pytest.mark.parametrize(

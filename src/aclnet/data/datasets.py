@@ -176,9 +176,10 @@ class PKSampler(EpochSampler):
     """Identity-balanced batches: every block of P x K consecutive indices is one batch of P
     distinct identities (labels) with K sequences each, identity by identity.
 
-    An epoch is one pass over the identities in a random order, cut into batches of P; the last
-    batch, when short, is filled with identities drawn from those not already in it, so every
-    identity is used every epoch and a few twice. For each identity in a batch, K of its
+    An epoch holds as many samples as the dataset (at least one batch per P identities): it is made
+    of rounds, each a pass over the identities in a random order cut into batches of P, the last
+    batch of a round, when short, filled with identities drawn from those not already in it; so every
+    identity is used every round and a few twice. For each identity in a batch, K of its
     sequences are drawn without replacement when it has at least K, with replacement otherwise.
     Everything is a function of (seed, epoch). Use it with a loader whose batch size is P x K.
 
@@ -227,9 +228,14 @@ class PKSampler(EpochSampler):
             )
 
     @property
-    def epoch_batches(self) -> int:
-        """Batches in one epoch over all ranks (before padding for the ranks)."""
+    def round_batches(self) -> int:
+        """Batches in one pass over the identities."""
         return -(-int(self.identities.size) // self.p)
+
+    @property
+    def epoch_batches(self) -> int:
+        """Batches in one epoch over all ranks (before padding for the ranks): about the dataset's size."""
+        return max(self.round_batches, -(-int(self.labels.size) // (self.p * self.k)))
 
     @property
     def num_batches(self) -> int:
@@ -242,12 +248,16 @@ class PKSampler(EpochSampler):
         """All batches of the epoch, (epoch_batches, P, K) dataset indices."""
         rng = epoch_rng(self.seed, self.epoch)
         n, p, k = int(self.identities.size), self.p, self.k
-        order = rng.permutation(n)
-        missing = self.epoch_batches * p - n
-        if missing:
-            last = order[n - (p - missing):]
-            others = np.setdiff1d(np.arange(n), last)
-            order = np.concatenate([order, rng.choice(others, missing, replace=False)])
+        rounds = []
+        for _ in range(-(-self.epoch_batches // self.round_batches)):
+            order = rng.permutation(n)
+            missing = self.round_batches * p - n
+            if missing:
+                last = order[n - (p - missing):]
+                others = np.setdiff1d(np.arange(n), last)
+                order = np.concatenate([order, rng.choice(others, missing, replace=False)])
+            rounds.append(order)
+        order = np.concatenate(rounds)[: self.epoch_batches * p]
         counts = self._counts[order]
         # enough sequences: a random order of each slot's sequences, the first K of them
         big = np.flatnonzero(counts >= k)
