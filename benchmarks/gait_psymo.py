@@ -196,6 +196,10 @@ METHODS: dict[str, Method] = {
 # Choice: 100 epochs (150 gains nothing beyond that noise; 100 keeps the suite near 45 minutes of one core); the
 # small ST-GCN with lr 0.1 for CE and ACLNet (the best mean of three runs, within the noise of lr 0.05 and of the
 # small ACLNet GCN, and the cheapest); GaitGraph's published Adam lr 0.01 (above 0.001).
+# The trials above and the recorded results ran while an identity-balanced epoch was one pass over the
+# identities (2 steps for gait, 3 for re-ID: 100 epochs = 200 / 300 SGD steps). An epoch now holds about the
+# dataset's samples (15 / 23 steps), so 100 epochs train 7.5 times longer: choose EPOCHS again on the
+# validation protocol before rerunning the suite.
 EPOCHS = 100
 WARMUP_FRACTION = 0.1  # GaitGraph's 30 of 300 epochs; the same fraction for every method
 BATCH = 16
