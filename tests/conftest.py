@@ -2,10 +2,33 @@
 
 from __future__ import annotations
 
+import importlib.util
+import sys
+from collections.abc import Iterator
 from pathlib import Path
+from types import ModuleType
 
 import pytest
 import torch
+
+BENCHMARKS = Path(__file__).resolve().parents[1] / "benchmarks"
+
+
+def benchmark_script(name: str) -> Iterator[ModuleType]:
+    """A script of benchmarks/ imported as a module for the length of a fixture (`yield from` it)."""
+    spec = importlib.util.spec_from_file_location(f"{name}_suite", BENCHMARKS / f"{name}.py")
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module  # dataclasses resolve their annotations through sys.modules
+    spec.loader.exec_module(module)
+    yield module
+    del sys.modules[spec.name]
+
+
+@pytest.fixture(scope="module")
+def suite(request: pytest.FixtureRequest) -> Iterator[ModuleType]:
+    """The benchmark script named by the test module's `BENCHMARK`, imported as a module."""
+    yield from benchmark_script(request.module.BENCHMARK)
 
 # Tiny models: 1 epoch of 2 steps, two narrow blocks.
 TINY_MODEL = ["optim.epochs=1", "train.max_steps_per_epoch=2", "optim.batch_size=8", "data.clip_len=16",

@@ -5,11 +5,8 @@ from __future__ import annotations
 
 import csv
 import fcntl
-import importlib.util
 import json
 import math
-import sys
-from collections.abc import Iterator
 from pathlib import Path
 from types import ModuleType
 
@@ -21,19 +18,10 @@ from aclnet.engine.config import dump_config
 from aclnet.engine.evaluation import save_scores
 from aclnet.errors import InputError
 
-SCRIPT = Path(__file__).resolve().parents[2] / "benchmarks" / "accuracy.py"
 DATA = Path(__file__).resolve().parents[3] / "shared" / "data"
 
 
-@pytest.fixture(scope="module")
-def suite() -> Iterator[ModuleType]:
-    spec = importlib.util.spec_from_file_location("accuracy_suite", SCRIPT)
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module  # dataclasses resolve their annotations through sys.modules
-    spec.loader.exec_module(module)
-    yield module
-    del sys.modules[spec.name]
+BENCHMARK = "accuracy"  # the `suite` fixture (tests/conftest.py) imports benchmarks/accuracy.py
 
 
 @pytest.fixture

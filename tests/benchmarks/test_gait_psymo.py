@@ -5,12 +5,9 @@ from __future__ import annotations
 
 import csv
 import fcntl
-import importlib.util
 import itertools
 import json
 import math
-import sys
-from collections.abc import Iterator
 from pathlib import Path
 from types import ModuleType
 
@@ -24,19 +21,10 @@ from aclnet.engine.config import dump_config
 from aclnet.errors import InputError
 
 REPO = Path(__file__).resolve().parents[2]
-SCRIPT = REPO / "benchmarks" / "gait_psymo.py"
 DATA = REPO.parent / "shared" / "data"
 
 
-@pytest.fixture(scope="module")
-def suite() -> Iterator[ModuleType]:
-    spec = importlib.util.spec_from_file_location("gait_psymo_suite", SCRIPT)
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module  # dataclasses resolve their annotations through sys.modules
-    spec.loader.exec_module(module)
-    yield module
-    del sys.modules[spec.name]
+BENCHMARK = "gait_psymo"  # the `suite` fixture (tests/conftest.py) imports benchmarks/gait_psymo.py
 
 
 @pytest.fixture(scope="module")
