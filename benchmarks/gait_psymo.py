@@ -65,6 +65,7 @@ from typing import Any, Literal
 
 import numpy as np
 import yaml
+from accuracy import WallClock  # benchmarks/ is the script's folder: one wall clock for both suites
 
 from aclnet.engine.config import ExperimentConfig, dump_config, parse_overrides, validate_config
 from aclnet.engine.run_folder import RunFolder
@@ -464,20 +465,6 @@ def execute_run(run: Run, settings: Settings, root: Path, data_root: Path, extra
                                                          "resumed": status == "partial"}))
     return wall
 
-
-class WallClock:
-    """The suite's wall time, accumulated across interrupted and resumed invocations in `root`."""
-
-    def __init__(self, root: Path) -> None:
-        self.path = root / "suite_wall.json"
-        self.base = json.loads(self.path.read_text())["elapsed_s"] if self.path.exists() else 0.0
-        self.start = time.perf_counter()
-
-    def save(self) -> float:
-        elapsed = self.base + time.perf_counter() - self.start
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        atomic_write_bytes(self.path, json.dumps({"elapsed_s": elapsed}).encode())
-        return elapsed
 
 
 # ---- results ----------------------------------------------------------------------------------

@@ -19,6 +19,8 @@ def benchmark_script(name: str) -> Iterator[ModuleType]:
     spec = importlib.util.spec_from_file_location(f"{name}_suite", BENCHMARKS / f"{name}.py")
     assert spec is not None and spec.loader is not None
     module = importlib.util.module_from_spec(spec)
+    if str(BENCHMARKS) not in sys.path:  # the scripts import each other, as when run from their folder
+        sys.path.insert(0, str(BENCHMARKS))
     sys.modules[spec.name] = module  # dataclasses resolve their annotations through sys.modules
     spec.loader.exec_module(module)
     yield module
