@@ -7,11 +7,12 @@ from __future__ import annotations
 
 import argparse
 import os
+import shlex
 import sys
 from pathlib import Path
 
 from aclnet import __version__
-from aclnet.errors import InputError, TrainingStopped
+from aclnet.errors import InputError, TrainingInterrupted, TrainingStopped
 
 
 def _positive_int(text: str) -> int:
@@ -353,9 +354,18 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _resume_command(command: str, argv: list[str]) -> list[str]:
+    """The arguments that continue an interrupted command: `train` with --resume (and without --force, which
+    would start over); `train-streams` resumes by itself."""
+    if command != "train":
+        return argv
+    return [a for a in argv if a != "--force"] + ([] if "--resume" in argv else ["--resume"])
+
+
 def main(argv: list[str] | None = None) -> int:
     """Entry point of the `aclnet` command; returns the exit status."""
     parser = build_parser()
+    argv = sys.argv[1:] if argv is None else argv
     args = parser.parse_args(argv)
     if hasattr(args, "threads"):
         from aclnet.engine.distributed import set_threads
@@ -369,6 +379,11 @@ def main(argv: list[str] | None = None) -> int:
     except TrainingStopped as exc:
         print(f"aclnet {args.command}: stopped: {exc}", file=sys.stderr)
         return 1
+    except TrainingInterrupted as exc:
+        again = shlex.join(["aclnet", *_resume_command(args.command, argv)])
+        print(f"aclnet {args.command}: {exc}; latest.pt holds this position. Continue with: {again}",
+              file=sys.stderr)
+        return 130
     except KeyboardInterrupt:
         print(f"aclnet {args.command}: interrupted. A training run keeps the checkpoint of its last finished epoch "
               "(latest.pt); continue it with the same command and --resume", file=sys.stderr)

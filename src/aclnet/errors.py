@@ -7,3 +7,17 @@ class InputError(ValueError):
 
 class TrainingStopped(RuntimeError):
     """Training could not go on (a non-finite loss); the message says where and what was kept."""
+
+
+class TrainingInterrupted(KeyboardInterrupt):
+    """Ctrl-C stopped training after a checkpoint of the current position was saved.
+
+    Args:
+        epoch: the epoch that was running.
+        step: the steps of it that were done (the checkpoint holds them); None when the epoch was finished.
+    """
+
+    def __init__(self, epoch: int, step: int | None = None) -> None:
+        super().__init__(f"stopped after epoch {epoch}" if step is None else f"stopped at epoch {epoch}, step {step}")
+        self.epoch = epoch
+        self.step = step

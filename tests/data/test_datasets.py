@@ -140,6 +140,29 @@ def test_loader_repeats_exactly_across_worker_counts_and_epochs(dataset: Skeleto
     assert same_item.abs().amax(dim=(1, 2, 3, 4, 5)).min() > 0  # every item augmented differently
 
 
+@pytest.mark.parametrize("workers", [0, 2])
+def test_an_epoch_started_mid_way_yields_the_rest_of_the_whole_epoch(dataset: SkeletonDataset, workers: int) -> None:
+    loader = make_loader(dataset, 5, seed=4, num_workers=workers)
+    loader.set_epoch(3)
+    whole = list(loader)
+    loader.set_epoch(3, start_batch=2)
+    rest = list(loader)
+    assert len(rest) == len(whole) - 2
+    for expected, got in zip(whole[2:], rest):
+        for a, b in zip(expected, got):
+            assert torch.equal(a, b)
+    loader.set_epoch(3)  # the next epoch starts at its beginning again
+    assert len(list(loader)) == len(whole)
+
+
+def test_a_pk_epoch_started_mid_way_yields_the_rest_of_the_whole_epoch(dataset: SkeletonDataset) -> None:
+    loader = make_loader(dataset, 4, seed=1, sequences_per_identity=2)
+    loader.set_epoch(5)
+    whole = list(loader)
+    loader.set_epoch(5, start_batch=1)
+    assert [b[2].tolist() for b in loader] == [b[2].tolist() for b in whole[1:]]
+
+
 def test_worker_seeding_makes_global_numpy_randomness_repeat(sample_set: SampleSet) -> None:
     dataset = SkeletonDataset(sample_set.samples, GlobalNumpyPipeline())
     loader = make_loader(dataset, 4, seed=9, num_workers=2, shuffle=False)

@@ -20,6 +20,7 @@ from aclnet.engine.config import dump_config, load_config
 from aclnet.engine.distributed import DistInfo
 from aclnet.engine.run import build_trainer, seed_everything
 from aclnet.engine.run_folder import RunFolder
+from aclnet.engine.trainer import Trainer
 from aclnet.tasks.registry import make_task
 
 # Small and quick: 3 epochs of a few steps on the CPU preset; the inter loss switches on at epoch 1.
@@ -75,13 +76,85 @@ def test_two_epochs_equal_one_plus_resumed_one(tmp_path):
     trainer.fit(until_epoch=1)
     assert load_checkpoint(run / "latest.pt")["epoch"] == 1
     _run(["train", "synthetic-j", "--work-dir", str(run), "--resume", "--set", *settings])
-    a, b = load_checkpoint(tmp_path / "a" / "latest.pt"), load_checkpoint(run / "latest.pt")
+    _same_checkpoints(load_checkpoint(tmp_path / "a" / "latest.pt"), load_checkpoint(run / "latest.pt"))
+    assert _history(tmp_path / "a") == _history(run)
+
+
+def _same_checkpoints(a: dict, b: dict) -> None:
     assert a["model"].keys() == b["model"].keys()
     for key, value in a["model"].items():
         same = torch.equal(value, b["model"][key]) if isinstance(value, torch.Tensor) else value == b["model"][key]
         assert same, key
     assert a["history"] == b["history"]
+
+
+def test_ctrl_c_mid_epoch_saves_the_position_and_the_resumed_run_is_identical(tmp_path, monkeypatch, capsys):
+    settings = [*QUICK, "optim.epochs=3"]
+    _run(["train", "synthetic-j", "--work-dir", str(tmp_path / "a"), "--set", *settings])
+    steps = {"done": 0}
+    original = Trainer.train_step
+
+    def interrupted_after_six(self, data, labels):  # Ctrl-C during the 2nd step of epoch 2 (4 steps/epoch)
+        steps["done"] += 1
+        if steps["done"] == 6:
+            os.kill(os.getpid(), signal.SIGINT)
+        return original(self, data, labels)
+
+    monkeypatch.setattr(Trainer, "train_step", interrupted_after_six)
+    run = tmp_path / "b"
+    command = ["train", "synthetic-j", "--work-dir", str(run), "--set", *settings]
+    assert main(command) == 130
+    err = capsys.readouterr().err
+    assert "stopped at epoch 2, step 2" in err
+    assert "Continue with: aclnet train synthetic-j --work-dir " + str(run) in err and err.rstrip().endswith("--resume")
+    saved = load_checkpoint(run / "latest.pt")
+    assert saved["epoch"] == 1 and saved["position"]["epoch"] == 2 and saved["position"]["step"] == 2
+    assert set(saved["position"]["sums"]) >= {"loss", "ce"}
+    monkeypatch.setattr(Trainer, "train_step", original)
+    _run([*command, "--resume"])
+    a, b = load_checkpoint(tmp_path / "a" / "latest.pt"), load_checkpoint(run / "latest.pt")
+    assert "position" not in b
+    _same_checkpoints(a, b)
     assert _history(tmp_path / "a") == _history(run)
+
+
+def test_ctrl_c_in_the_last_step_of_an_epoch_finishes_the_epoch(tmp_path, monkeypatch, capsys):
+    original = Trainer.train_step
+    steps = {"done": 0}
+
+    def interrupted_in_step_four(self, data, labels):
+        steps["done"] += 1
+        if steps["done"] == 4:
+            os.kill(os.getpid(), signal.SIGINT)
+        return original(self, data, labels)
+
+    monkeypatch.setattr(Trainer, "train_step", interrupted_in_step_four)
+    run = tmp_path / "run"
+    assert main(["train", "synthetic-j", "--work-dir", str(run), "--force", "--set", *QUICK]) == 130
+    err = capsys.readouterr().err
+    assert "stopped after epoch 1;" in err and "--force" not in err and err.rstrip().endswith("--resume")
+    saved = load_checkpoint(run / "latest.pt")
+    assert saved["epoch"] == 1 and "position" not in saved and len(_history(run)) == 1
+
+
+def test_ctrl_c_from_a_terminal_stops_once_with_workers_running(tmp_path):
+    """A terminal sends SIGINT to the whole process group: the data workers leave it to the main process."""
+    run = tmp_path / "run"
+    settings = [*QUICK, "optim.epochs=30", "data.num_workers=2", "train.val_interval=100"]
+    proc = subprocess.Popen([sys.executable, "-m", "aclnet.cli", "train", "synthetic-j", "--work-dir", str(run),
+                             "--set", *settings], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
+                            start_new_session=True, env={**os.environ, "OMP_NUM_THREADS": "1"})
+    deadline = time.time() + 120
+    while not (run / "latest.pt").exists() and time.time() < deadline and proc.poll() is None:
+        time.sleep(0.05)
+    time.sleep(0.5)
+    os.killpg(proc.pid, signal.SIGINT)
+    _, err = proc.communicate(timeout=120)
+    assert proc.returncode == 130, err
+    assert err.count("stopping after this step") == 1 and "Traceback" not in err
+    assert "Continue with: aclnet train synthetic-j" in err
+    _run(["train", "synthetic-j", "--work-dir", str(run), "--resume", "--set", *settings])
+    assert load_checkpoint(run / "latest.pt")["epoch"] == 30
 
 
 def test_killed_run_leaves_a_loadable_checkpoint_and_resumes(tmp_path):

@@ -13,6 +13,7 @@ Identity batches (`PKSampler`, P labels x K samples) shard by whole batches inst
 
 from __future__ import annotations
 
+import signal
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
@@ -83,18 +84,22 @@ class EpochSampler(Sampler[int]):
         require_int("seed", seed, 0)
         self.seed = seed
         self.epoch = 0
+        self.start = 0
 
-    def set_epoch(self, epoch: int) -> None:
-        """Select the epoch whose order the next iteration yields."""
+    def set_epoch(self, epoch: int, start: int = 0) -> None:
+        """Select the epoch whose order the next iteration yields, from position `start` of it on (a run
+        resumed mid-epoch skips what it has trained on without loading it)."""
         require_int("epoch", epoch, 0)
+        require_int("start", start, 0)
         self.epoch = epoch
+        self.start = start
 
     def indices(self) -> np.ndarray:
         """This epoch's order of dataset indices."""
         raise NotImplementedError
 
     def __iter__(self) -> Iterator[int]:
-        return iter(self.indices().tolist())
+        return iter(self.indices()[self.start:].tolist())
 
     def __len__(self) -> int:
         raise NotImplementedError
@@ -313,8 +318,8 @@ class DistributedShardSampler(EpochSampler):
         self.rank = rank
         self.drop_last = drop_last
 
-    def set_epoch(self, epoch: int) -> None:
-        super().set_epoch(epoch)
+    def set_epoch(self, epoch: int, start: int = 0) -> None:
+        super().set_epoch(epoch, start)
         self.base.set_epoch(epoch)
 
     def indices(self) -> np.ndarray:
@@ -326,6 +331,12 @@ class DistributedShardSampler(EpochSampler):
     def __len__(self) -> int:
         size = len(self.base)
         return size // self.num_replicas if self.drop_last else -(-size // self.num_replicas)
+
+
+def _ignore_ctrl_c(worker_id: int) -> None:
+    """Workers leave Ctrl-C (sent to the whole process group by a terminal) to the main process, which stops
+    training at a step boundary and then ends them."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
 
 
 class EpochDataLoader(DataLoader):
@@ -341,15 +352,23 @@ class EpochDataLoader(DataLoader):
         if kwargs.get("persistent_workers"):
             raise InputError("persistent workers would keep the dataset's first epoch; they are not supported")
         require_int("seed", seed, 0)
-        super().__init__(dataset, generator=torch.Generator(), **kwargs)
+        super().__init__(dataset, generator=torch.Generator(), worker_init_fn=_ignore_ctrl_c, **kwargs)
         self.seed = seed
         self.set_epoch(0)
 
-    def set_epoch(self, epoch: int) -> None:
-        """Move sampler and dataset to `epoch`; reseed the workers' base seed from (seed, epoch, rank)."""
-        for part in (self.sampler, self.dataset):
-            if hasattr(part, "set_epoch"):
-                part.set_epoch(epoch)
+    def set_epoch(self, epoch: int, start_batch: int = 0) -> None:
+        """Move sampler and dataset to `epoch` (its batches from `start_batch` on); reseed the workers' base
+        seed from (seed, epoch, rank). Skipped batches are not loaded, and the others come out as they would
+        in the whole epoch: each sample's augmentation depends on (seed, epoch, index) alone."""
+        require_int("start_batch", start_batch, 0)
+        if start_batch and not isinstance(self.sampler, EpochSampler):
+            raise InputError("starting an epoch mid-way needs an EpochSampler")
+        if isinstance(self.sampler, EpochSampler):
+            self.sampler.set_epoch(epoch, start_batch * (self.batch_size or 1))
+        elif hasattr(self.sampler, "set_epoch"):
+            self.sampler.set_epoch(epoch)
+        if hasattr(self.dataset, "set_epoch"):
+            self.dataset.set_epoch(epoch)
         sharded = isinstance(self.sampler, DistributedShardSampler) or getattr(self.sampler, "distributed", False)
         rank = [self.sampler.rank] if sharded else []
         state = np.random.SeedSequence([self.seed, epoch, *rank]).generate_state(1, np.uint64)[0]

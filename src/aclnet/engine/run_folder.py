@@ -2,7 +2,7 @@
 checkpoint a run tests.
 
     config.yaml         the resolved configuration of the run
-    latest.pt           checkpoint after the last finished epoch (what `--resume` continues)
+    latest.pt           checkpoint after the last finished epoch, or mid-epoch after Ctrl-C (what `--resume` continues)
     best.pt             checkpoint of the best validation epoch (only when `train.select_on` is not `last`)
     metrics.csv         one row per epoch: loss terms, learning rate, validation metrics
     tensorboard/        the same scalars for TensorBoard

@@ -8,8 +8,12 @@ running loss sums stay on the device until the epoch ends.
 from __future__ import annotations
 
 import math
+import signal
+import sys
+import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -34,7 +38,7 @@ from aclnet.engine.config import ExperimentConfig, dump_config
 from aclnet.engine.distributed import DistInfo, barrier
 from aclnet.engine.inference import run_model
 from aclnet.engine.run_folder import RunFolder
-from aclnet.errors import InputError, TrainingStopped
+from aclnet.errors import InputError, TrainingInterrupted, TrainingStopped
 from aclnet.models.skeleton_model import SkeletonModel
 
 Validator = Callable[[SkeletonModel], dict[str, float]]
@@ -49,6 +53,44 @@ class TrainState:
     history: list[dict[str, float]] = field(default_factory=list)
     best_metric: float = -math.inf
     best_epoch: int = 0
+
+
+@dataclass
+class Position:
+    """Where an interrupted epoch stopped: its number, the steps done and the running sums of the loss terms
+    (so that the resumed epoch reports the same means as an uninterrupted one)."""
+
+    epoch: int
+    step: int
+    sums: dict[str, torch.Tensor]
+
+
+class InterruptRequest:
+    """Turns the first Ctrl-C into a request that the loop honours after the current step (the checkpoint
+    then holds a consistent position); a second Ctrl-C interrupts at once."""
+
+    def __init__(self) -> None:
+        self.requested = False
+
+    @contextmanager
+    def catching(self, enabled: bool) -> Iterator[None]:
+        """Catch SIGINT while the block runs (only in the main thread, only when `enabled`)."""
+        if not enabled or threading.current_thread() is not threading.main_thread():
+            yield
+            return
+        previous = signal.getsignal(signal.SIGINT)
+
+        def request(signum: int, frame: object) -> None:
+            self.requested = True
+            signal.signal(signal.SIGINT, previous)
+            print("stopping after this step and saving the position (Ctrl-C again to stop at once)",
+                  file=sys.stderr, flush=True)
+
+        signal.signal(signal.SIGINT, request)
+        try:
+            yield
+        finally:
+            signal.signal(signal.SIGINT, previous)
 
 
 def cosine_schedule(total_steps: int, warmup_steps: int):
@@ -173,6 +215,8 @@ class Trainer:
                 self.model, device_ids=[device.index] if device.type == "cuda" else None, broadcast_buffers=False
             )
         self.state = TrainState()
+        self.position: Position | None = None  # set by `resume` from a checkpoint saved mid-epoch
+        self.interrupt = InterruptRequest()
         self.log = MetricsLog(run, enabled=dist_info.is_main)
 
     def _steps_per_epoch(self) -> int:
@@ -211,12 +255,34 @@ class Trainer:
         self.scheduler.load_state_dict(payload["scheduler"])
         self.state = TrainState(payload["epoch"], list(payload["history"]), payload["best_metric"],
                                 payload["best_epoch"])
+        self.position = self._saved_position(payload.get("position"), path)
         set_rng_state(payload["rng"])
         self.log.write(self.state.history)
 
+    def _saved_position(self, saved: dict[str, Any] | None, path: Path) -> Position | None:
+        """The mid-epoch position of a checkpoint, checked against this run (None: it ends an epoch)."""
+        if saved is None:
+            return None
+        position = Position(int(saved["epoch"]), int(saved["step"]),
+                            {k: v.to(self.device) for k, v in saved["sums"].items()})
+        if position.epoch != self.state.epoch + 1 or not 0 < position.step < self.steps_per_epoch:
+            raise InputError(f"{path}: saved at epoch {position.epoch}, step {position.step}, which this run "
+                             f"({self.steps_per_epoch} steps per epoch) cannot continue; resume with the run's "
+                             "data and optim.batch_size")
+        return position
+
     # ---- loop --------------------------------------------------------------------------------
     def fit(self, until_epoch: int | None = None) -> TrainState:
-        """Train from `state.epoch + 1` to `until_epoch` (default: the configured number of epochs)."""
+        """Train from `state.epoch + 1` to `until_epoch` (default: the configured number of epochs).
+
+        Ctrl-C (one process) stops after the current step: `latest.pt` then holds that position, from which
+        `resume` continues exactly, and `TrainingInterrupted` says where it stopped. Under DDP Ctrl-C stops
+        at once and `latest.pt` keeps the last finished epoch.
+        """
+        with self.interrupt.catching(enabled=not self.dist.enabled):
+            return self._fit(until_epoch)
+
+    def _fit(self, until_epoch: int | None) -> TrainState:
         last = self.config.optim.epochs if until_epoch is None else min(until_epoch, self.config.optim.epochs)
         started, first = time.monotonic(), self.state.epoch + 1
         for epoch in range(first, last + 1):
@@ -235,18 +301,23 @@ class Trainer:
                     self.log_progress(progress_line(self.state.history[-1], self.config.optim.epochs,
                                                     time.monotonic() - started, epoch - first + 1, last - epoch))
             barrier(self.dist)
+            if self.interrupt.requested and epoch < last:
+                raise TrainingInterrupted(epoch)
         self.log.close()
         return self.state
 
     def train_epoch(self, epoch: int) -> dict[str, float]:
-        """One pass over the training data; returns the mean of each loss term and the lr."""
+        """One pass over the training data (the rest of it when resuming mid-epoch); returns the mean of each
+        loss term and the lr."""
         self.model.train()
-        self.model.set_epoch(epoch)
-        self.train_loader.set_epoch(epoch)  # reseeds order, augmentation and workers from (seed, epoch)
-        sums: dict[str, torch.Tensor] = {}
+        position = self.position if self.position is not None and self.position.epoch == epoch else None
+        self.position = None
+        steps, sums = (position.step, dict(position.sums)) if position else (0, {})
+        if position is None:  # a resumed epoch's losses were told already (their state is in the checkpoint)
+            self.model.set_epoch(epoch)
+        self.train_loader.set_epoch(epoch, steps)  # reseeds order, augmentation and workers from (seed, epoch)
         watch = FiniteWatch(self.device)
-        steps = 0
-        bar = tqdm(total=self.steps_per_epoch, desc=f"epoch {epoch}", leave=False, disable=None)
+        bar = tqdm(total=self.steps_per_epoch, initial=steps, desc=f"epoch {epoch}", leave=False, disable=None)
         for data, labels, _ in self.train_loader:
             if steps == self.steps_per_epoch:
                 break
@@ -258,6 +329,11 @@ class Trainer:
             for key, value in losses.items():
                 sums[key] = sums.get(key, 0) + value.detach()
             bar.update()
+            if self.interrupt.requested and steps < self.steps_per_epoch:
+                bar.close()
+                self._stop_if_not_finite(watch, epoch)
+                self._save_latest(Position(epoch, steps, sums))
+                raise TrainingInterrupted(epoch, steps)
         bar.close()
         self._stop_if_not_finite(watch, epoch)  # on a GPU: one host read per epoch
         means = {f"train_{k}": float(v) / steps for k, v in sums.items()}  # one host read per epoch
@@ -267,15 +343,22 @@ class Trainer:
             self.log.scalars(means, epoch)
         return means
 
-    def _save_latest(self) -> None:
-        """The metrics and `latest.pt` of the finished epoch; a failed write (full disk, read-only folder, file
-        size limit) stops the run, and the previous checkpoint is intact (writes are atomic)."""
+    def _save_latest(self, position: Position | None = None) -> None:
+        """The metrics and `latest.pt` of the finished epoch, or of a `position` inside the next one; a failed
+        write (full disk, read-only folder, file size limit) stops the run, and the previous checkpoint is
+        intact (writes are atomic)."""
+        payload = self.checkpoint_payload()
+        if position is not None:
+            payload["position"] = {"epoch": position.epoch, "step": position.step,
+                                   "sums": {k: v.detach().cpu() for k, v in position.sums.items()}}
         try:
             self.log.write(self.state.history)
-            save_checkpoint(self.run.latest, self.checkpoint_payload())
+            save_checkpoint(self.run.latest, payload)
         except OSError as exc:
-            kept = f"epoch {self.state.epoch - 1} in {self.run.latest}" if self.state.epoch > 1 else "none"
-            raise TrainingStopped(f"cannot write the checkpoint of epoch {self.state.epoch} in {self.run.path} "
+            what = f"epoch {position.epoch}, step {position.step}" if position else f"epoch {self.state.epoch}"
+            previous = self.state.epoch if position else self.state.epoch - 1
+            kept = f"epoch {previous} in {self.run.latest}" if previous >= 1 else "none"
+            raise TrainingStopped(f"cannot write the checkpoint of {what} in {self.run.path} "
                                   f"({exc.strerror or exc}); the previous checkpoint is intact ({kept}). Free space "
                                   "or make the folder writable, then continue with --resume") from exc
 
