@@ -7,7 +7,8 @@ cross-subject and SBU's 5 folds with 3 seeds; the 10-split protocols (MSR Action
 UTKinect) with one seed per split. On MSR Action3D cross-subject also the ablation rows (+Inter-ACL
 with a fixed temperature, +Inter-ACL with FAT, +Intra-ACL) and the 4-stream ensemble (j, b, jm, bm;
 2:2:1:1) of ACLNet; the ensemble on UTD-MHAD too.
-Checkpoints are chosen on subjects held out from the training split, never on the test split.
+Every run trains on the whole training split and tests the final epoch (`train.select_on: last`, the default):
+nothing is chosen on the test split. benchmarks/validation_study.py answers questions on held-out subjects.
 
 Every run is one `train(...)` into its own folder under `--root` (default benchmarks/runs/): a run
 with a `test_report.json` is skipped, a run with a `latest.pt` is resumed, so an interrupted suite
@@ -23,8 +24,8 @@ gracefully when the cores are shared). Results (`--quick` writes `accuracy_quick
     python benchmarks/accuracy.py --quick                 # under 10 minutes on 2 cores
     python benchmarks/accuracy.py                         # the whole suite, 62.5 minutes on 2 cores
     python benchmarks/accuracy.py --dry-run --datasets sbu
-    python benchmarks/accuracy.py --datasets msr-action3d florence3d utkinect --set train.select_on=last \\
-        --root benchmarks/runs/last --results benchmarks/results/no_holdout   # no hold-out, final epoch
+    python benchmarks/accuracy.py --datasets msr-action3d --set train.select_on=val \\
+        --root benchmarks/runs/val --results benchmarks/results/val   # best epoch on a held-out subject
 """
 
 from __future__ import annotations
@@ -200,7 +201,7 @@ def plan_runs(settings: Settings, datasets: Iterable[str] = DATASETS) -> list[Ru
 
 def run_config(run: Run, settings: Settings, data_root: Path, extra: Iterable[str] = ()) -> ExperimentConfig:
     """The experiment of a run: the dataset's template with the suite's settings and the variant's switches;
-    the epochs follow from the steps budget and the run's training samples (after the validation hold-out)."""
+    the epochs follow from the steps budget and the run's training samples (less a validation hold-out, if any)."""
     name = f"{run.dataset}-{run.modality}"
     template = load_config(name)
     assert template.data.path is not None  # required by the configuration for real data
@@ -211,7 +212,7 @@ def run_config(run: Run, settings: Settings, data_root: Path, extra: Iterable[st
         f"train.seed={run.seed}", "train.device=cpu", *VARIANTS[run.variant][1],
     ]
     config = load_config(name, [*overrides, *extra])
-    steps_per_epoch = max(1, training_samples(config) // config.optim.batch_size)  # the loader drops the last batch
+    steps_per_epoch = max(1, training_samples(config) // config.optim.batch_size)  # full batches: the budget rule of every suite so far
     epochs = max(1, round(settings.steps / steps_per_epoch))
     schedule = [f"optim.epochs={epochs}", f"train.val_interval={max(1, epochs // settings.validations)}"]
     return load_config(name, [*overrides, *schedule, *extra])

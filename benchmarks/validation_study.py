@@ -1,0 +1,177 @@
+"""Two questions answered on validation data only (a held-out training subject; the test split is never read):
+
+1. `ablation`: why, on MSR Action3D cross-subject, does the inter loss alone test below CE and the intra loss
+   alone above full ACLNet? The five variants of benchmarks/accuracy.py, 3 seeds each, are trained with
+   `train.select_on=val` (one of the 5 training subjects held out) and validated every 2 epochs; their
+   metrics.csv files hold, per epoch, the loss terms and the inter loss's state (mean family size, share of
+   samples whose family is empty, prototype norm, projection weight norms).
+2. `preset`: is CTR-GCN or a longer clip better than the shipped small-set preset (small ST-GCN, 16-frame
+   clips)? Full ACLNet, 2 seeds, on the cross-subject protocols of MSR Action3D and UTD-MHAD.
+
+Every run uses the accuracy suite's budget (about 900 SGD steps) and runner: finished runs are skipped,
+interrupted ones resumed. Results: benchmarks/results/validation_<study>.md (and .png for the ablation).
+
+    python benchmarks/validation_study.py ablation      # 15 runs, about 10 minutes on 2 cores
+    python benchmarks/validation_study.py preset        # 16 runs, about 25 minutes on 2 cores
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import math
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+from accuracy import DATA_ROOT, FULL, RESULTS, RUNS, VARIANTS, Run, run_suite
+
+from aclnet.engine.run_folder import RunFolder
+from aclnet.errors import InputError
+from aclnet.fileio import atomic_write_bytes
+
+VALIDATION = ("train.select_on=val", "train.val_interval=2")
+"""Hold out a training subject, choose nothing on the test split, validate often enough for curves."""
+ABLATION_SEEDS = (0, 1, 2)
+PRESET_SEEDS = (0, 1)
+PRESET_DATASETS = ("msr-action3d", "utd-mhad")
+CANDIDATES: dict[str, tuple[str, ...]] = {
+    "stgcn, 16 frames (shipped)": (),
+    "stgcn, 32 frames": ("data.clip_len=32",),
+    "ctrgcn, 16 frames": ("model.backbone=ctrgcn",),
+    "ctrgcn, 32 frames": ("model.backbone=ctrgcn", "data.clip_len=32"),
+}
+"""Preset candidate: overrides on top of the suite's settings (small preset, pooled projection input)."""
+DIAGNOSTICS = ("train_ce", "train_inter", "train_intra", "inter_family_size", "inter_empty_family_share",
+               "inter_prototype_norm", "inter_projection_norm", "intra_projection_norm")
+
+
+@dataclass(frozen=True)
+class Curve:
+    """One run's metrics.csv as columns (NaN where a row has no value)."""
+
+    columns: dict[str, np.ndarray]
+
+    @classmethod
+    def read(cls, work_dir: Path) -> Curve:
+        with RunFolder(work_dir).metrics.open() as handle:
+            rows = list(csv.DictReader(handle))
+        names = {name for row in rows for name in row}
+        return cls({n: np.array([float(r[n]) if r.get(n) else math.nan for r in rows]) for n in names})
+
+    def final_val(self) -> float:
+        """Validation top-1 of the last validated epoch (the end of the schedule)."""
+        values = self.columns["val_top1"]
+        return float(values[~np.isnan(values)][-1])
+
+    def best_val(self) -> float:
+        return float(np.nanmax(self.columns["val_top1"]))
+
+    def at(self, name: str, share: float) -> float:
+        """`name` at a point of the schedule (0 = first epoch, 1 = last); NaN when not logged."""
+        values = self.columns.get(name)
+        if values is None:
+            return math.nan
+        return float(values[min(len(values) - 1, math.floor(share * (len(values) - 1) + 0.5))])
+
+
+def _mean_std(values: list[float]) -> str:
+    return f"{np.mean(values):.2f} ± {np.std(values, ddof=1) if len(values) > 1 else 0:.2f}"
+
+
+def ablation(root: Path, results: Path, jobs: int, threads: int) -> str:
+    """Train the five variants with a validation hold-out; a table of validation accuracy and diagnostics."""
+    runs = [Run("msr-action3d", "xsub", "xsub", seed, variant, "j") for seed in ABLATION_SEEDS for variant in VARIANTS]
+    failures = run_suite(runs, FULL, root, DATA_ROOT, VALIDATION, jobs, threads, on_done=lambda: None)
+    if failures:
+        raise InputError(f"{len(failures)} run(s) failed; see above")
+    curves = {run: Curve.read(root / run.relpath) for run in runs}
+    lines = ["| variant | final val top-1 | best val top-1 | paired final vs CE | " + " | ".join(
+        f"{name} (mid / end)" for name in DIAGNOSTICS) + " |", "|---" * (4 + len(DIAGNOSTICS)) + "|"]
+    for variant, (label, _) in VARIANTS.items():
+        mine = [curves[r] for r in runs if r.variant == variant]
+        ce = [curves[r] for r in runs if r.variant == "ce"]
+        paired = [a.final_val() - b.final_val() for a, b in zip(mine, ce)]
+        cells = [f"{np.nanmean([c.at(n, 0.5) for c in mine]):.3g} / {np.nanmean([c.at(n, 1.0) for c in mine]):.3g}"
+                 for n in DIAGNOSTICS]
+        lines.append(f"| {label} | {_mean_std([c.final_val() for c in mine])} | "
+                     f"{_mean_std([c.best_val() for c in mine])} | {np.mean(paired):+.2f} | "
+                     + " | ".join(cells) + " |")
+    plot_ablation(runs, curves, results / "validation_ablation.png")
+    return "\n".join(lines)
+
+
+def plot_ablation(runs: list[Run], curves: dict[Run, Curve], path: Path) -> None:
+    """Validation top-1, inter loss, family size and empty-family share per epoch, mean over seeds."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    panels = ("val_top1", "train_ce", "train_inter", "inter_family_size", "inter_empty_family_share",
+              "inter_projection_norm")
+    figure, axes = plt.subplots(2, 3, figsize=(13, 7))
+    for axis, name in zip(axes.flat, panels):
+        for variant, (label, _) in VARIANTS.items():
+            series = [curves[r].columns.get(name) for r in runs if r.variant == variant]
+            if any(s is None for s in series) or np.all(np.isnan(series[0])):
+                continue
+            epochs = curves[next(r for r in runs if r.variant == variant)].columns["epoch"]
+            mean = np.nanmean(np.stack(series), axis=0)
+            keep = ~np.isnan(mean)
+            axis.plot(epochs[keep], mean[keep], label=label)
+        axis.set_title(name)
+        axis.set_xlabel("epoch")
+    axes.flat[0].legend(fontsize=7)
+    figure.suptitle("MSR Action3D cross-subject, validation subject held out; mean of 3 seeds")
+    figure.tight_layout()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    figure.savefig(path, dpi=110)
+    plt.close(figure)
+
+
+def preset(root: Path, jobs: int, threads: int) -> str:
+    """Train full ACLNet with each preset candidate; a table of validation accuracy per dataset."""
+    lines = ["| candidate | " + " | ".join(f"{d} final val | {d} best val" for d in PRESET_DATASETS) + " |",
+             "|---" * (1 + 2 * len(PRESET_DATASETS)) + "|"]
+    for index, (label, overrides) in enumerate(CANDIDATES.items()):
+        folder = root / f"candidate{index}"
+        runs = [Run(d, "xsub", "xsub", seed, "aclnet", "j") for d in PRESET_DATASETS for seed in PRESET_SEEDS]
+        print(f"== {label}", flush=True)
+        failures = run_suite(runs, FULL, folder, DATA_ROOT, (*VALIDATION, *overrides), jobs, threads,
+                             on_done=lambda: None)
+        if failures:
+            raise InputError(f"{len(failures)} run(s) of '{label}' failed; see above")
+        cells = []
+        for dataset in PRESET_DATASETS:
+            mine = [Curve.read(folder / r.relpath) for r in runs if r.dataset == dataset]
+            cells += [_mean_std([c.final_val() for c in mine]), _mean_std([c.best_val() for c in mine])]
+        lines.append(f"| {label} | " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("study", choices=("ablation", "preset"))
+    parser.add_argument("--root", type=Path, default=RUNS / "validation", help="folder of the runs")
+    parser.add_argument("--results", type=Path, default=RESULTS, help="folder of the table (and plot)")
+    parser.add_argument("--jobs", type=int, default=2, help="runs at a time, each in its own process")
+    parser.add_argument("--threads", type=int, default=1, help="torch threads per run")
+    args = parser.parse_args(argv)
+    root = args.root / args.study
+    table = (ablation(root, args.results, args.jobs, args.threads) if args.study == "ablation"
+             else preset(root, args.jobs, args.threads))
+    out = args.results / f"validation_{args.study}.md"
+    atomic_write_bytes(out, (table + "\n").encode())
+    print(table)
+    print(f"written to {out}")
+    return 0
+
+
+if __name__ == "__main__":
+    try:
+        sys.exit(main())
+    except InputError as err:
+        print(f"error: {err}", file=sys.stderr)
+        sys.exit(2)
