@@ -212,7 +212,8 @@ def run_config(run: Run, settings: Settings, data_root: Path, extra: Iterable[st
         f"train.seed={run.seed}", "train.device=cpu", *VARIANTS[run.variant][1],
     ]
     config = load_config(name, [*overrides, *extra])
-    steps_per_epoch = max(1, training_samples(config) // config.optim.batch_size)  # full batches: the budget rule of every suite so far
+    # Counted in full batches (the rule of every suite so far), although the last partial batch now trains too.
+    steps_per_epoch = max(1, training_samples(config) // config.optim.batch_size)
     epochs = max(1, round(settings.steps / steps_per_epoch))
     schedule = [f"optim.epochs={epochs}", f"train.val_interval={max(1, epochs // settings.validations)}"]
     return load_config(name, [*overrides, *schedule, *extra])
