@@ -11,7 +11,7 @@
 Every run uses the accuracy suite's budget (about 900 SGD steps) and runner: finished runs are skipped,
 interrupted ones resumed. Results: benchmarks/results/validation_<study>.md (and .png for the ablation).
 
-    python benchmarks/validation_study.py ablation      # 15 runs, about 10 minutes on 2 cores
+    python benchmarks/validation_study.py ablation      # 21 runs, about 14 minutes on 2 cores
     python benchmarks/validation_study.py preset        # 16 runs, about 25 minutes on 2 cores
 """
 
@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import argparse
 import csv
+import json
 import math
 import sys
 from dataclasses import dataclass
@@ -43,6 +44,15 @@ CANDIDATES: dict[str, tuple[str, ...]] = {
     "ctrgcn, 32 frames": ("model.backbone=ctrgcn", "data.clip_len=32"),
 }
 """Preset candidate: overrides on top of the suite's settings (small preset, pooled projection input)."""
+DIAGNOSTIC_ROWS: dict[str, tuple[str, str, tuple[str, ...]]] = {
+    "Inter-ACL (fixed tau) + Intra-ACL (diagnostic)": ("fixed-tau", "aclnet", ("loss.inter.fat=false",)),
+    "Intra-ACL at weight 0.2 (diagnostic)": ("intra-0.2", "ce+intra", ("loss.intra.weight=0.2",)),
+}
+"""Label: (folder, variant, overrides). Is it FAT that undoes the intra loss's gain in full ACLNet, or any
+second contrastive pull of the same weight on the pooled features?"""
+LATE = 10
+"""Validations averaged at the end of a run: one validation of one subject's ~57 samples moves by several points
+from one epoch to the next."""
 DIAGNOSTICS = ("train_ce", "train_inter", "train_intra", "inter_family_size", "inter_empty_family_share",
                "inter_prototype_norm", "inter_projection_norm", "intra_projection_norm")
 
@@ -65,8 +75,10 @@ class Curve:
         values = self.columns["val_top1"]
         return float(values[~np.isnan(values)][-1])
 
-    def best_val(self) -> float:
-        return float(np.nanmax(self.columns["val_top1"]))
+    def late_val(self) -> float:
+        """Mean validation top-1 of the last `LATE` validations (the last third of the schedule)."""
+        values = self.columns["val_top1"]
+        return float(np.mean(values[~np.isnan(values)][-LATE:]))
 
     def at(self, name: str, share: float) -> float:
         """`name` at a point of the schedule (0 = first epoch, 1 = last); NaN when not logged."""
@@ -80,51 +92,60 @@ def _mean_std(values: list[float]) -> str:
     return f"{np.mean(values):.2f} ± {np.std(values, ddof=1) if len(values) > 1 else 0:.2f}"
 
 
+def _diagnostic(curves: list[Curve], name: str) -> str:
+    """Mean over seeds of `name` at the middle and at the end of the schedule; '-' when not logged."""
+    mid, last = (np.array([c.at(name, share) for c in curves]) for share in (0.5, 1.0))
+    return "-" if np.all(np.isnan(last)) else f"{np.nanmean(mid):.3g} / {np.nanmean(last):.3g}"
+
+
 def ablation(root: Path, results: Path, jobs: int, threads: int) -> str:
-    """Train the five variants with a validation hold-out; a table of validation accuracy and diagnostics."""
-    runs = [Run("msr-action3d", "xsub", "xsub", seed, variant, "j") for seed in ABLATION_SEEDS for variant in VARIANTS]
-    failures = run_suite(runs, FULL, root, DATA_ROOT, VALIDATION, jobs, threads, on_done=lambda: None)
-    if failures:
-        raise InputError(f"{len(failures)} run(s) failed; see above")
-    curves = {run: Curve.read(root / run.relpath) for run in runs}
-    lines = ["| variant | final val top-1 | best val top-1 | paired final vs CE | " + " | ".join(
-        f"{name} (mid / end)" for name in DIAGNOSTICS) + " |", "|---" * (4 + len(DIAGNOSTICS)) + "|"]
-    for variant, (label, _) in VARIANTS.items():
-        mine = [curves[r] for r in runs if r.variant == variant]
-        ce = [curves[r] for r in runs if r.variant == "ce"]
-        paired = [a.final_val() - b.final_val() for a, b in zip(mine, ce)]
-        cells = [f"{np.nanmean([c.at(n, 0.5) for c in mine]):.3g} / {np.nanmean([c.at(n, 1.0) for c in mine]):.3g}"
-                 for n in DIAGNOSTICS]
+    """Train the five variants (and the diagnostic row) with a validation hold-out; a table of validation
+    accuracy, paired with CE per seed (the seed also picks the held-out subject), and of the diagnostics."""
+    def seeds(variant: str) -> list[Run]:
+        return [Run("msr-action3d", "xsub", "xsub", seed, variant, "j") for seed in ABLATION_SEEDS]
+
+    rows = {label: (root, seeds(variant), VALIDATION) for variant, (label, _) in VARIANTS.items()}
+    rows.update({label: (root / folder, seeds(variant), (*VALIDATION, *overrides))
+                 for label, (folder, variant, overrides) in DIAGNOSTIC_ROWS.items()})
+    for folder, runs, extra in rows.values():
+        failures = run_suite(runs, FULL, folder, DATA_ROOT, extra, jobs, threads, on_done=lambda: None)
+        if failures:
+            raise InputError(f"{len(failures)} run(s) failed; see above")
+    curves = {label: [Curve.read(folder / run.relpath) for run in runs] for label, (folder, runs, _) in rows.items()}
+    ce = curves[VARIANTS["ce"][0]]
+    lines = [f"| variant | final val top-1 | mean of the last {LATE} validations | late - CE, per seed | "
+             + " | ".join(f"{name} (mid / end)" for name in DIAGNOSTICS) + " |",
+             "|---" * (4 + len(DIAGNOSTICS)) + "|"]
+    for label, mine in curves.items():
+        paired = [a.late_val() - b.late_val() for a, b in zip(mine, ce)]
         lines.append(f"| {label} | {_mean_std([c.final_val() for c in mine])} | "
-                     f"{_mean_std([c.best_val() for c in mine])} | {np.mean(paired):+.2f} | "
-                     + " | ".join(cells) + " |")
-    plot_ablation(runs, curves, results / "validation_ablation.png")
+                     f"{_mean_std([c.late_val() for c in mine])} | {np.mean(paired):+.1f} ("
+                     + ", ".join(f"{d:+.1f}" for d in paired) + ") | "
+                     + " | ".join(_diagnostic(mine, name) for name in DIAGNOSTICS) + " |")
+    plot_ablation(curves, results / "validation_ablation.png")
     return "\n".join(lines)
 
 
-def plot_ablation(runs: list[Run], curves: dict[Run, Curve], path: Path) -> None:
-    """Validation top-1, inter loss, family size and empty-family share per epoch, mean over seeds."""
+def plot_ablation(curves: dict[str, list[Curve]], path: Path) -> None:
+    """Validation top-1, loss terms, family size and projection norm per epoch, mean over seeds."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    panels = ("val_top1", "train_ce", "train_inter", "inter_family_size", "inter_empty_family_share",
-              "inter_projection_norm")
+    panels = ("val_top1", "train_ce", "train_inter", "train_intra", "inter_family_size", "inter_projection_norm")
     figure, axes = plt.subplots(2, 3, figsize=(13, 7))
     for axis, name in zip(axes.flat, panels):
-        for variant, (label, _) in VARIANTS.items():
-            series = [curves[r].columns.get(name) for r in runs if r.variant == variant]
-            if any(s is None for s in series) or np.all(np.isnan(series[0])):
+        for index, (label, mine) in enumerate(curves.items()):  # one colour per row in every panel
+            if name not in mine[0].columns:
                 continue
-            epochs = curves[next(r for r in runs if r.variant == variant)].columns["epoch"]
-            mean = np.nanmean(np.stack(series), axis=0)
+            mean = np.nanmean(np.stack([c.columns[name] for c in mine]), axis=0)
             keep = ~np.isnan(mean)
-            axis.plot(epochs[keep], mean[keep], label=label)
+            axis.plot(mine[0].columns["epoch"][keep], mean[keep], label=label, color=f"C{index}")
         axis.set_title(name)
         axis.set_xlabel("epoch")
     axes.flat[0].legend(fontsize=7)
-    figure.suptitle("MSR Action3D cross-subject, validation subject held out; mean of 3 seeds")
+    figure.suptitle("MSR Action3D cross-subject, one training subject held out; mean of 3 seeds")
     figure.tight_layout()
     path.parent.mkdir(parents=True, exist_ok=True)
     figure.savefig(path, dpi=110)
@@ -133,8 +154,9 @@ def plot_ablation(runs: list[Run], curves: dict[Run, Curve], path: Path) -> None
 
 def preset(root: Path, jobs: int, threads: int) -> str:
     """Train full ACLNet with each preset candidate; a table of validation accuracy per dataset."""
-    lines = ["| candidate | " + " | ".join(f"{d} final val | {d} best val" for d in PRESET_DATASETS) + " |",
-             "|---" * (1 + 2 * len(PRESET_DATASETS)) + "|"]
+    lines = ["| candidate | " + " | ".join(f"{d} final val | {d} last {LATE} validations" for d in PRESET_DATASETS)
+             + " | wall s per run |",
+             "|---" * (2 + 2 * len(PRESET_DATASETS)) + "|"]
     for index, (label, overrides) in enumerate(CANDIDATES.items()):
         folder = root / f"candidate{index}"
         runs = [Run(d, "xsub", "xsub", seed, "aclnet", "j") for d in PRESET_DATASETS for seed in PRESET_SEEDS]
@@ -146,8 +168,9 @@ def preset(root: Path, jobs: int, threads: int) -> str:
         cells = []
         for dataset in PRESET_DATASETS:
             mine = [Curve.read(folder / r.relpath) for r in runs if r.dataset == dataset]
-            cells += [_mean_std([c.final_val() for c in mine]), _mean_std([c.best_val() for c in mine])]
-        lines.append(f"| {label} | " + " | ".join(cells) + " |")
+            cells += [_mean_std([c.final_val() for c in mine]), _mean_std([c.late_val() for c in mine])]
+        walls = [json.loads((folder / r.relpath / "suite.json").read_text())["wall_s"] for r in runs]
+        lines.append(f"| {label} | " + " | ".join(cells) + f" | {np.mean(walls):.0f} |")
     return "\n".join(lines)
 
 

@@ -20,12 +20,14 @@ METRICS = """epoch,train_ce,train_inter,lr,val_top1,inter_family_size
 """
 
 
-def test_curve_reads_final_and_best_validation_and_values_along_the_schedule(suite: ModuleType,
-                                                                            tmp_path: Path) -> None:
+def test_curve_reads_final_and_late_validation_and_values_along_the_schedule(suite: ModuleType, tmp_path: Path,
+                                                                            monkeypatch: pytest.MonkeyPatch) -> None:
     (tmp_path / "metrics.csv").write_text(METRICS)
     curve = suite.Curve.read(tmp_path)
     assert curve.final_val() == 55.0  # the last validated epoch, not the best
-    assert curve.best_val() == 62.5
+    assert curve.late_val() == (40.0 + 62.5 + 55.0) / 3  # fewer than LATE validations: all of them
+    monkeypatch.setattr(suite, "LATE", 2)
+    assert curve.late_val() == (62.5 + 55.0) / 2
     assert curve.at("train_ce", 0.0) == 3.0 and curve.at("train_ce", 1.0) == 0.5
     assert curve.at("train_inter", 0.5) == 0.7  # row 0.5 * 5 = 2.5 rounds up to 3 (epoch 4)
     assert math.isnan(curve.at("inter_family_size", 0.0)) and curve.at("inter_family_size", 0.8) == 3.0
