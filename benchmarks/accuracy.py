@@ -1,12 +1,12 @@
 """Accuracy on real skeleton data: CE-only baseline vs ACLNet on the datasets of ../shared/data.
 
-For each dataset and protocol of ../shared/data/README.md, the CPU preset (small ST-GCN, projections
-on the pooled features, small-dataset scaling of the loss constants; why: the notes above FULL) is
-trained on the joint stream as CE only and as full ACLNet: MSR Action3D cross-subject, UTD-MHAD
-cross-subject and SBU's 5 folds with 3 seeds; the 10-split protocols (MSR Action3D, Florence 3D,
-UTKinect) with one seed per split. On MSR Action3D cross-subject also the ablation rows (+Inter-ACL
-with a fixed temperature, +Inter-ACL with FAT, +Intra-ACL) and the 4-stream ensemble (j, b, jm, bm;
-2:2:1:1) of ACLNet; the ensemble on UTD-MHAD too.
+For each dataset and protocol of ../shared/data/README.md, a fixed CPU budget (the small ST-GCN with 16-frame
+clips, pinned in `Settings` whatever the templates ship; projections on the pooled features, small-dataset
+scaling of the loss constants; why: the notes above FULL) is trained on the joint stream as CE only and as
+full ACLNet: MSR Action3D cross-subject, UTD-MHAD cross-subject and SBU's 5 folds with 3 seeds; the 10-split
+protocols (MSR Action3D, Florence 3D, UTKinect) with one seed per split. On MSR Action3D cross-subject also
+the ablation rows (+Inter-ACL with a fixed temperature, +Inter-ACL with FAT, +Intra-ACL) and the 4-stream
+ensemble (j, b, jm, bm; 2:2:1:1) of ACLNet; the ensemble on UTD-MHAD too.
 Every run trains on the whole training split and tests the final epoch (`train.select_on: last`, the default):
 nothing is chosen on the test split. benchmarks/validation_study.py answers questions on held-out subjects.
 
@@ -24,6 +24,8 @@ gracefully when the cores are shared). Results (`--quick` writes `accuracy_quick
     python benchmarks/accuracy.py --quick                 # under 10 minutes on 2 cores
     python benchmarks/accuracy.py                         # the whole suite, 62.5 minutes on 2 cores
     python benchmarks/accuracy.py --dry-run --datasets sbu
+    python benchmarks/accuracy.py --datasets msr-action3d --protocols xsub --variants ce aclnet \\
+        --set model.backbone=ctrgcn data.clip_len=32 --root benchmarks/runs/shipped   # another model
     python benchmarks/accuracy.py --datasets msr-action3d --set train.select_on=val \\
         --root benchmarks/runs/val --results benchmarks/results/val   # best epoch on a held-out subject
 """
@@ -117,6 +119,7 @@ class Settings:
 
     name: str
     steps: int
+    backbone: str  # pinned, so that the suite measures the same model whatever the templates ship
     clip_len: int
     test_clips: int
     validations: int  # validation passes per run (every epochs // validations epochs)
@@ -128,7 +131,7 @@ class Settings:
     def describe(self) -> str:
         parts = "all splits/folds" if self.max_parts is None else f"the first {self.max_parts} split/fold"
         extras = [name for name, on in (("ablations", self.ablations), ("4-stream ensembles", self.ensembles)) if on]
-        return (f"{self.name}: the CPU preset (small ST-GCN), about {self.steps} SGD steps per run, "
+        return (f"{self.name}: the small {self.backbone}, about {self.steps} SGD steps per run, "
                 f"clip {self.clip_len} frames, {self.test_clips} test clips, "
                 f"about {self.validations} validations per run, "
                 f"seeds {list(self.seeds)} (multi-seed protocols), {parts}, "
@@ -152,9 +155,9 @@ class Settings:
 # 1.8x. The full suite is about 153 such runs' worth of steps shared by 2 processes: about
 # 153 * 57 / 2 s = 73 minutes (measured: 62.5; more where the cores are shared with other work). The
 # quick suite's 12 runs of 600 steps are about 12 * 1.2 * 40 / 2 s = 5 minutes (measured: 3.9).
-FULL = Settings("full", steps=900, clip_len=16, test_clips=5, validations=15, seeds=(0, 1, 2),
+FULL = Settings("full", steps=900, backbone="stgcn", clip_len=16, test_clips=5, validations=15, seeds=(0, 1, 2),
                 max_parts=None, ablations=True, ensembles=True)
-QUICK = Settings("quick", steps=600, clip_len=16, test_clips=5, validations=10, seeds=(0,),
+QUICK = Settings("quick", steps=600, backbone="stgcn", clip_len=16, test_clips=5, validations=10, seeds=(0,),
                  max_parts=1, ablations=False, ensembles=False)
 
 
@@ -180,21 +183,24 @@ class Run:
         return self.dataset, self.protocol, self.part, self.seed, self.variant
 
 
-def plan_runs(settings: Settings, datasets: Iterable[str] = DATASETS) -> list[Run]:
-    """Every run of the suite for `datasets`, in protocol order."""
-    chosen = set(datasets)
-    unknown = chosen - set(DATASETS)
-    if unknown:
-        raise InputError(f"unknown datasets {sorted(unknown)}; valid: {', '.join(DATASETS)}")
+def plan_runs(settings: Settings, datasets: Iterable[str] = DATASETS, protocols: Iterable[str] = PROTOCOL_NAMES,
+              variants: Iterable[str] = VARIANTS) -> list[Run]:
+    """Every run of the suite for `datasets`, in protocol order; `protocols` and `variants` keep a subset."""
+    chosen, kept_protocols, kept_variants = set(datasets), set(protocols), set(variants)
+    for kind, given, valid in (("datasets", chosen, DATASETS), ("protocols", kept_protocols, PROTOCOL_NAMES),
+                               ("variants", kept_variants, VARIANTS)):
+        if given - set(valid):
+            raise InputError(f"unknown {kind} {sorted(given - set(valid))}; valid: {', '.join(valid)}")
     runs = []
-    for protocol in (p for p in PROTOCOLS if p.dataset in chosen):
+    for protocol in (p for p in PROTOCOLS if p.dataset in chosen and p.name in kept_protocols):
         parts = protocol.parts[: settings.max_parts]
         seeds = settings.seeds if protocol.multi_seed else settings.seeds[:1]
-        variants = list(VARIANTS) if protocol.ablations and settings.ablations else list(MAIN_VARIANTS)
-        streams = list(STREAMS)[1:] if protocol.ensemble and settings.ensembles else []
+        planned = list(VARIANTS) if protocol.ablations and settings.ablations else list(MAIN_VARIANTS)
+        planned = [v for v in planned if v in kept_variants]
+        streams = list(STREAMS)[1:] if protocol.ensemble and settings.ensembles and "aclnet" in kept_variants else []
         for part in parts:
             for seed in seeds:
-                runs += [Run(protocol.dataset, protocol.name, part, seed, v, "j") for v in variants]
+                runs += [Run(protocol.dataset, protocol.name, part, seed, v, "j") for v in planned]
                 runs += [Run(protocol.dataset, protocol.name, part, seed, "aclnet", m) for m in streams]
     return runs
 
@@ -208,7 +214,8 @@ def run_config(run: Run, settings: Settings, data_root: Path, extra: Iterable[st
     overrides = [
         f"data.path={data_root / template.data.path.name}",
         f"data.train_split={run.part}_train", f"data.test_split={run.part}_test",
-        f"data.clip_len={settings.clip_len}", f"data.test_clips={settings.test_clips}", "data.num_workers=0",
+        f"model.backbone={settings.backbone}", f"data.clip_len={settings.clip_len}",
+        f"data.test_clips={settings.test_clips}", "data.num_workers=0",
         f"train.seed={run.seed}", "train.device=cpu", *VARIANTS[run.variant][1],
     ]
     config = load_config(name, [*overrides, *extra])
@@ -568,6 +575,10 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--results", type=Path, default=RESULTS, help="folder of the CSVs, plot and table")
     parser.add_argument("--data-root", type=Path, default=DATA_ROOT, help="the shared datasets (../shared/data)")
     parser.add_argument("--datasets", nargs="+", choices=DATASETS, default=list(DATASETS), help="a subset")
+    parser.add_argument("--protocols", nargs="+", choices=list(PROTOCOL_NAMES), default=list(PROTOCOL_NAMES),
+                        help="a subset of the protocols (xsub, splits, folds)")
+    parser.add_argument("--variants", nargs="+", choices=list(VARIANTS), default=list(VARIANTS),
+                        help="a subset of the variants (the 4-stream ensemble needs aclnet)")
     parser.add_argument("--jobs", type=int, default=2, help="runs at a time, each in its own process")
     parser.add_argument("--threads", type=int, default=1, help="torch threads per run")
     parser.add_argument("--set", nargs="+", default=[], metavar="KEY=VALUE",
@@ -583,7 +594,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     settings = QUICK if args.quick else FULL
     root: Path = args.root / settings.name
-    runs = plan_runs(settings, args.datasets)
+    runs = plan_runs(settings, args.datasets, args.protocols, args.variants)
     print(f"settings: {settings.describe()}")
     print(f"{len(runs)} runs in {root}; {args.jobs} at a time with {args.threads} torch thread(s) each"
           + (f"; extra overrides {args.set}" if args.set else ""), flush=True)
