@@ -58,6 +58,19 @@ def test_quick_plan_is_one_seed_first_part_two_variants(suite: ModuleType) -> No
         suite.plan_runs(suite.QUICK, ["ntu60"])
 
 
+def test_protocols_and_variants_keep_a_subset(suite: ModuleType) -> None:
+    runs = suite.plan_runs(suite.FULL, ["msr-action3d", "utd-mhad"], ["xsub"], ["ce", "ce+intra"])
+    assert [(r.dataset, r.seed, r.variant, r.modality) for r in runs] == [
+        ("msr-action3d", s, v, "j") for s in (0, 1, 2) for v in ("ce", "ce+intra")] + [
+        ("utd-mhad", s, "ce", "j") for s in (0, 1, 2)]  # no ensemble streams without aclnet
+    streams = suite.plan_runs(suite.FULL, ["utd-mhad"], ["xsub"], ["aclnet"])
+    assert [r.modality for r in streams if r.seed == 0] == ["j", "b", "jm", "bm"]
+    with pytest.raises(InputError, match="unknown protocols"):
+        suite.plan_runs(suite.FULL, ["sbu"], ["xview"])
+    with pytest.raises(InputError, match="unknown variants"):
+        suite.plan_runs(suite.FULL, ["sbu"], ["folds"], ["supcon"])
+
+
 def test_run_config_applies_protocol_settings_variant_and_steps(suite: ModuleType, data_root: Path) -> None:
     run = suite.Run("sbu", "folds", "fold3", 2, "ce+inter", "j")
     config = suite.run_config(run, suite.FULL, data_root)
