@@ -49,8 +49,8 @@ def train_model(data: Path, split: str, work_dir: Path, epochs: int, seed: int) 
     from aclnet.tasks.registry import make_task
 
     overrides = [f"data.path={data}", f"data.train_split={split}_train", f"data.test_split={split}_test",
-                 "data.clip_len=16", "data.num_workers=0", f"optim.epochs={epochs}", "train.device=cpu",
-                 "train.select_on=last", f"train.val_interval={epochs}", f"train.seed={seed}"]
+                 "model.backbone=stgcn", "data.clip_len=16", "data.num_workers=0", f"optim.epochs={epochs}",
+                 "train.device=cpu", "train.select_on=last", f"train.val_interval={epochs}", f"train.seed={seed}"]
     print(f"training: aclnet train {EXPERIMENT} --work-dir {work_dir} --force --set {' '.join(overrides)}")
     task = make_task(load_config(EXPERIMENT, overrides))
     report = train(task, work_dir, force=True)
