@@ -22,7 +22,8 @@ gracefully when the cores are shared). Results (`--quick` writes `accuracy_quick
   benchmarks/results/accuracy_table.md      the Markdown table for the README (also printed)
 
     python benchmarks/accuracy.py --quick                 # under 10 minutes on 2 cores
-    python benchmarks/accuracy.py                         # the whole suite, 62.5 minutes on 2 cores
+    python benchmarks/accuracy.py                         # the whole suite: 62.5 min on 2 quiet cores (first
+                                                          # version), 155.9 min with the cores shared
     python benchmarks/accuracy.py --dry-run --datasets sbu
     python benchmarks/accuracy.py --datasets msr-action3d --protocols xsub --variants ce aclnet \\
         --set model.backbone=ctrgcn data.clip_len=32 --root benchmarks/runs/shipped   # another model
