@@ -4,15 +4,16 @@
    alone above full ACLNet? The five variants of benchmarks/accuracy.py, 3 seeds each, are trained with
    `train.select_on=val` (one of the 5 training subjects held out) and validated every 2 epochs; their
    metrics.csv files hold, per epoch, the loss terms and the inter loss's state (mean family size, share of
-   samples whose family is empty, prototype norm, projection weight norms).
-2. `preset`: is CTR-GCN or a longer clip better than the shipped small-set preset (small ST-GCN, 16-frame
+   samples whose family is empty, prototype norm, projection weight norms). Two diagnostic rows follow:
+   ACLNet without FAT, and the intra loss alone at twice its weight.
+2. `preset`: is CTR-GCN or a longer clip better than the former small-set preset (small ST-GCN, 16-frame
    clips)? Full ACLNet, 2 seeds, on the cross-subject protocols of MSR Action3D and UTD-MHAD.
 
 Every run uses the accuracy suite's budget (about 900 SGD steps) and runner: finished runs are skipped,
 interrupted ones resumed. Results: benchmarks/results/validation_<study>.md (and .png for the ablation).
 
-    python benchmarks/validation_study.py ablation      # 21 runs, about 14 minutes on 2 cores
-    python benchmarks/validation_study.py preset        # 16 runs, about 25 minutes on 2 cores
+    python benchmarks/validation_study.py ablation      # 21 runs: 24.8 run-minutes, about 12 min on 2 cores
+    python benchmarks/validation_study.py preset        # 16 runs: 38.7 run-minutes, about 20 min on 2 cores
 """
 
 from __future__ import annotations
@@ -38,7 +39,7 @@ ABLATION_SEEDS = (0, 1, 2)
 PRESET_SEEDS = (0, 1)
 PRESET_DATASETS = ("msr-action3d", "utd-mhad")
 CANDIDATES: dict[str, tuple[str, ...]] = {
-    "stgcn, 16 frames (shipped)": (),
+    "stgcn, 16 frames (the accuracy suite's budget)": (),
     "stgcn, 32 frames": ("data.clip_len=32",),
     "ctrgcn, 16 frames": ("model.backbone=ctrgcn",),
     "ctrgcn, 32 frames": ("model.backbone=ctrgcn", "data.clip_len=32"),
@@ -153,22 +154,27 @@ def plot_ablation(curves: dict[str, list[Curve]], path: Path) -> None:
 
 
 def preset(root: Path, jobs: int, threads: int) -> str:
-    """Train full ACLNet with each preset candidate; a table of validation accuracy per dataset."""
-    lines = ["| candidate | " + " | ".join(f"{d} final val | {d} last {LATE} validations" for d in PRESET_DATASETS)
-             + " | wall s per run |",
+    """Train full ACLNet with each preset candidate; a table of validation accuracy per dataset, each run paired
+    with the first candidate's run of the same dataset and seed (the seed picks the held-out subject)."""
+    runs = [Run(d, "xsub", "xsub", seed, "aclnet", "j") for d in PRESET_DATASETS for seed in PRESET_SEEDS]
+    late: dict[str, list[float]] = {}
+    lines = ["| candidate | " + " | ".join(f"{d}: last {LATE} validations | {d}: minus the first, per seed"
+                                          for d in PRESET_DATASETS) + " | wall s per run (2 runs side by side) |",
              "|---" * (2 + 2 * len(PRESET_DATASETS)) + "|"]
     for index, (label, overrides) in enumerate(CANDIDATES.items()):
         folder = root / f"candidate{index}"
-        runs = [Run(d, "xsub", "xsub", seed, "aclnet", "j") for d in PRESET_DATASETS for seed in PRESET_SEEDS]
         print(f"== {label}", flush=True)
         failures = run_suite(runs, FULL, folder, DATA_ROOT, (*VALIDATION, *overrides), jobs, threads,
                              on_done=lambda: None)
         if failures:
             raise InputError(f"{len(failures)} run(s) of '{label}' failed; see above")
+        late[label] = [Curve.read(folder / r.relpath).late_val() for r in runs]
+        shipped = next(iter(late.values()))
         cells = []
         for dataset in PRESET_DATASETS:
-            mine = [Curve.read(folder / r.relpath) for r in runs if r.dataset == dataset]
-            cells += [_mean_std([c.final_val() for c in mine]), _mean_std([c.late_val() for c in mine])]
+            mine = [(a, a - b) for a, b, r in zip(late[label], shipped, runs) if r.dataset == dataset]
+            cells += [_mean_std([a for a, _ in mine]),
+                      f"{np.mean([d for _, d in mine]):+.1f} (" + ", ".join(f"{d:+.1f}" for _, d in mine) + ")"]
         walls = [json.loads((folder / r.relpath / "suite.json").read_text())["wall_s"] for r in runs]
         lines.append(f"| {label} | " + " | ".join(cells) + f" | {np.mean(walls):.0f} |")
     return "\n".join(lines)
