@@ -614,15 +614,25 @@ def main(argv: list[str] | None = None) -> int:
                          on_done=lambda: write_csv(outputs.runs_csv, ledger_rows(runs, root), LEDGER_COLUMNS))
     suite_wall = clock.save()
     print(write_results(runs, root, outputs, settings, suite_wall, tuple(args.set)))
-    print(f"suite wall time {suite_wall:.0f} s ({suite_wall / 60:.1f} min); results in {outputs.runs_csv.parent}")
-    for run, error in failures:
-        print(f"FAILED {_describe_run(run)}: {error}", file=sys.stderr)
+    return report_end(suite_wall, outputs.runs_csv.parent, [(_describe_run(r), e) for r, e in failures])
+
+
+def report_end(suite_wall: float, results: Path, failures: list[tuple[str, str]]) -> int:
+    """Print a suite's wall time, where its results are and its failed runs (described); the exit status."""
+    print(f"suite wall time {suite_wall:.0f} s ({suite_wall / 60:.1f} min); results in {results}")
+    for described, error in failures:
+        print(f"FAILED {described}: {error}", file=sys.stderr)
     return 1 if failures else 0
 
 
-if __name__ == "__main__":
+def script_main(main: Callable[[], int]) -> None:
+    """Run a benchmark's `main` as a script: exit with its status, or with 2 and the message of a bad input."""
     try:
         sys.exit(main())
     except InputError as err:
         print(f"error: {err}", file=sys.stderr)
         sys.exit(2)
+
+
+if __name__ == "__main__":
+    script_main(main)

@@ -56,7 +56,6 @@ import dataclasses
 import json
 import math
 import re
-import sys
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -65,7 +64,7 @@ from typing import Any, Literal
 
 import numpy as np
 import yaml
-from accuracy import WallClock  # benchmarks/ is the script's folder: one wall clock for both suites
+from accuracy import WallClock, report_end, script_main  # benchmarks/ is the script's folder: shared plumbing
 
 from aclnet.engine.config import ExperimentConfig, dump_config, parse_overrides, validate_config
 from aclnet.engine.run_folder import RunFolder
@@ -797,15 +796,8 @@ def main(argv: list[str] | None = None) -> int:
         write_ledgers(ledger_rows(ledger, root, chance), outputs)
     suite_wall = clock.save()
     print(write_results(ledger_rows(ledger, root, chance), outputs, settings, suite_wall))
-    print(f"suite wall time {suite_wall:.0f} s ({suite_wall / 60:.1f} min); results in {outputs.results}")
-    for run, error in failures:
-        print(f"FAILED {_describe(run)}: {error}", file=sys.stderr)
-    return 1 if failures else 0
+    return report_end(suite_wall, outputs.results, [(_describe(r), e) for r, e in failures])
 
 
 if __name__ == "__main__":
-    try:
-        sys.exit(main())
-    except InputError as err:
-        print(f"error: {err}", file=sys.stderr)
-        sys.exit(2)
+    script_main(main)

@@ -22,12 +22,11 @@ import argparse
 import csv
 import json
 import math
-import sys
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-from accuracy import DATA_ROOT, FULL, RESULTS, RUNS, VARIANTS, Run, run_suite
+from accuracy import DATA_ROOT, FULL, RESULTS, RUNS, VARIANTS, Run, run_suite, script_main
 
 from aclnet.engine.run_folder import RunFolder
 from aclnet.errors import InputError
@@ -199,8 +198,4 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    try:
-        sys.exit(main())
-    except InputError as err:
-        print(f"error: {err}", file=sys.stderr)
-        sys.exit(2)
+    script_main(main)
