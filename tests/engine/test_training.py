@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import csv
+import itertools
 import json
 import os
 import signal
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -88,19 +90,25 @@ def _same_checkpoints(a: dict, b: dict) -> None:
     assert a["history"] == b["history"]
 
 
-def test_ctrl_c_mid_epoch_saves_the_position_and_the_resumed_run_is_identical(tmp_path, monkeypatch, capsys):
-    settings = [*QUICK, "optim.epochs=3"]
-    _run(["train", "synthetic-j", "--work-dir", str(tmp_path / "a"), "--set", *settings])
-    steps = {"done": 0}
+def _ctrl_c_during_step(monkeypatch: pytest.MonkeyPatch, step: int) -> Callable:
+    """Send this process a real SIGINT during training step `step` (counted over the run); returns the original
+    `Trainer.train_step`."""
     original = Trainer.train_step
+    done = itertools.count(1)
 
-    def interrupted_after_six(self, data, labels):  # Ctrl-C during the 2nd step of epoch 2 (4 steps/epoch)
-        steps["done"] += 1
-        if steps["done"] == 6:
+    def train_step(self, data, labels):
+        if next(done) == step:
             os.kill(os.getpid(), signal.SIGINT)
         return original(self, data, labels)
 
-    monkeypatch.setattr(Trainer, "train_step", interrupted_after_six)
+    monkeypatch.setattr(Trainer, "train_step", train_step)
+    return original
+
+
+def test_ctrl_c_mid_epoch_saves_the_position_and_the_resumed_run_is_identical(tmp_path, monkeypatch, capsys):
+    settings = [*QUICK, "optim.epochs=3"]
+    _run(["train", "synthetic-j", "--work-dir", str(tmp_path / "a"), "--set", *settings])
+    original = _ctrl_c_during_step(monkeypatch, 6)  # the 2nd step of epoch 2 (4 steps per epoch)
     run = tmp_path / "b"
     command = ["train", "synthetic-j", "--work-dir", str(run), "--set", *settings]
     assert main(command) == 130
@@ -119,16 +127,7 @@ def test_ctrl_c_mid_epoch_saves_the_position_and_the_resumed_run_is_identical(tm
 
 
 def test_ctrl_c_in_the_last_step_of_an_epoch_finishes_the_epoch(tmp_path, monkeypatch, capsys):
-    original = Trainer.train_step
-    steps = {"done": 0}
-
-    def interrupted_in_step_four(self, data, labels):
-        steps["done"] += 1
-        if steps["done"] == 4:
-            os.kill(os.getpid(), signal.SIGINT)
-        return original(self, data, labels)
-
-    monkeypatch.setattr(Trainer, "train_step", interrupted_in_step_four)
+    _ctrl_c_during_step(monkeypatch, 4)
     run = tmp_path / "run"
     assert main(["train", "synthetic-j", "--work-dir", str(run), "--force", "--set", *QUICK]) == 130
     err = capsys.readouterr().err
