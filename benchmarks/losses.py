@@ -45,13 +45,14 @@ def sparse_counts(num_classes: int, generator: torch.Generator) -> torch.Tensor:
     return counts.fill_diagonal_(0)
 
 
-def batches(count: int, generator: torch.Generator) -> list[tuple[torch.Tensor, torch.Tensor, torch.Tensor]]:
-    """Embeddings, labels and logits (about half the samples classified correctly)."""
+def batches(count: int, generator: torch.Generator, *, batch: int = BATCH, classes: int = CLASSES,
+            dim: int = DIM) -> list[tuple[torch.Tensor, torch.Tensor, torch.Tensor]]:
+    """Features (batch, dim), labels and logits (about half the samples classified correctly)."""
     out = []
     for _ in range(count):
-        labels = torch.randint(0, CLASSES, (BATCH,), generator=generator)
-        logits = torch.randn(BATCH, CLASSES, generator=generator) + 2.5 * F.one_hot(labels, CLASSES)
-        out.append((torch.randn(BATCH, DIM, generator=generator), labels, logits))
+        labels = torch.randint(0, classes, (batch,), generator=generator)
+        logits = torch.randn(batch, classes, generator=generator) + 2.5 * F.one_hot(labels, classes)
+        out.append((torch.randn(batch, dim, generator=generator), labels, logits))
     return out
 
 

@@ -32,7 +32,6 @@ from types import ModuleType, SimpleNamespace
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 from data_pipeline import LAYOUT, make_samples, samples_per_second  # benchmarks/ is the script's folder
 from torch import nn
 
@@ -40,7 +39,7 @@ from aclnet.data.pipeline import build_pipeline, ntu_steps
 from aclnet.data.sample import Sample
 from aclnet.losses import InterClassAffinityLoss, IntraClassMarginLoss
 from aclnet.losses.families import build_families
-from losses import sparse_counts, timed
+from losses import batches, sparse_counts, timed
 
 CLASSES, TOPOLOGY, DIM, MEMORY = 60, 625, 256, 512  # the release's SimpleHead with data_cfg='ntu60'
 K, THRESHOLD, START_EPOCH = 10, 4, 30  # the release's fixed top-10, coincidence_count and start_epoch
@@ -108,14 +107,9 @@ def load_release(root: Path) -> SimpleNamespace:
                            pipeline=loaded["compose"].Compose(steps), steps=[type(s).__name__ for s in steps])
 
 
-def batches(count: int, batch: int, generator: torch.Generator) -> list[tuple[torch.Tensor, ...]]:
+def topology_batches(count: int, batch: int, generator: torch.Generator) -> list[tuple[torch.Tensor, ...]]:
     """Backbone topology features (batch, 625), labels and logits (about half the samples right)."""
-    out = []
-    for _ in range(count):
-        labels = torch.randint(0, CLASSES, (batch,), generator=generator)
-        logits = torch.randn(batch, CLASSES, generator=generator) + 2.5 * F.one_hot(labels, CLASSES)
-        out.append((torch.randn(batch, TOPOLOGY, generator=generator), labels, logits))
-    return out
+    return batches(count, generator, batch=batch, classes=CLASSES, dim=TOPOLOGY)
 
 
 def same_families(families: torch.Tensor, lists: list[list[int]]) -> bool:
@@ -153,11 +147,12 @@ def loss_step(release: SimpleNamespace, batch: int, steps: int, release_steps: i
         loss.backward()
         return loss.detach()
 
-    for data in batches(MEMORY // batch, batch, generator):  # fills the memories; the first step builds families
+    # Fill the memories; the first step builds the families.
+    for data in topology_batches(MEMORY // batch, batch, generator):
         run(ours, data)
         run(theirs, data)
     assert same_families(inter.families, theirs_inter.affinitive_list), "families differ after the first step"
-    timed_batches = batches(steps, batch, generator)
+    timed_batches = topology_batches(steps, batch, generator)
     fast, fast_values = timed(lambda i: run(ours, timed_batches[i]), steps)
     slow, slow_values = timed(lambda i: run(theirs, timed_batches[i]), release_steps)
     difference = max(abs(a - b) / abs(b) for a, b in zip(fast_values, slow_values))
