@@ -60,11 +60,16 @@ import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
 import numpy as np
 import yaml
-from accuracy import WallClock, report_end, script_main  # benchmarks/ is the script's folder: shared plumbing
+from accuracy import (  # benchmarks/ is the script's folder: shared plumbing
+    WallClock,
+    report_end,
+    run_status,
+    script_main,
+)
 
 from aclnet.engine.config import ExperimentConfig, dump_config, parse_overrides, validate_config
 from aclnet.engine.run_folder import RunFolder
@@ -403,17 +408,6 @@ def config_chance(config: ExperimentConfig) -> dict[str, float]:
 
 
 # ---- running ----------------------------------------------------------------------------------
-
-RunStatus = Literal["done", "partial", "todo"]
-
-
-def run_status(work_dir: Path) -> RunStatus:
-    """done: tested; partial: a checkpoint to resume from; todo: nothing usable."""
-    folder = RunFolder(work_dir)
-    if folder.finished:
-        return "done"
-    return "partial" if folder.latest.exists() else "todo"
-
 
 class RunLog:
     """Where `train`'s progress lines (one per epoch) go: the run folder's train.log, written as they come once

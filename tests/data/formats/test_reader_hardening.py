@@ -18,6 +18,7 @@ from typing import Any
 
 import numpy as np
 import pytest
+from test_formats_big import write_ntu  # the same folder
 
 from aclnet.cli import main
 from aclnet.data import annotations
@@ -52,16 +53,6 @@ class Reduce:
 
 def max_rss_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-
-
-def ntu_text(frames: list[list[tuple[str, np.ndarray]]]) -> str:
-    lines = [str(len(frames))]
-    for bodies in frames:
-        lines.append(str(len(bodies)))
-        for body_id, xyz in bodies:
-            lines += [f"{body_id} 0 1 1 1 1 0 -0.05 0.12 2", str(len(xyz))]
-            lines += [f"{x:.4f} {y:.4f} {z:.4f} 260.1 190.7 980.2 520.3 -0.2 0.1 0.9 0.3 2" for x, y, z in xyz]
-    return "\r\n".join(lines) + "\r\n"
 
 
 def ntu_body(seed: int = 0, frames: int = 3) -> list[list[tuple[str, np.ndarray]]]:
@@ -372,7 +363,7 @@ def test_pku_mmd_label_frames_beyond_integer_range(tmp_path):
 
 def ntu_folder(root: Path) -> Path:
     root.mkdir(parents=True, exist_ok=True)
-    (root / "S001C001P001R001A001.skeleton").write_text(ntu_text(ntu_body()))
+    write_ntu(root / "S001C001P001R001A001.skeleton", ntu_body())
     return root
 
 
@@ -559,8 +550,8 @@ def test_sbu_dangling_symlink_is_named(tmp_path, caplog):
 def test_ntu_skip_invalid_counts_and_names_skipped_files(tmp_path, caplog):
     root = ntu_folder(tmp_path / "ntu")
     (root / "S001C001P001R001A002.skeleton").write_text("5\r\n1\r\n")
-    (root / "S001C001P001R001A003.skeleton").write_text(ntu_text(ntu_body(1)))
-    (root / "not_ntu.skeleton").write_text(ntu_text(ntu_body(2)))
+    write_ntu(root / "S001C001P001R001A003.skeleton", ntu_body(1))
+    write_ntu(root / "not_ntu.skeleton", ntu_body(2))
     with pytest.raises(InputError, match="not_ntu.skeleton: file name is not SsssCcccPpppRrrrAaaa"):
         read_format("ntu", root)
     (root / "not_ntu.skeleton").rename(root / "not_ntu.skeleton.bak")
