@@ -338,8 +338,8 @@ def ledger_rows(runs: list[Run], root: Path) -> list[dict[str, Any]]:
     return rows
 
 
-def _mean_std(values: list[float]) -> tuple[float, float]:
-    """Mean and sample standard deviation (0 for a single value; NaNs ignored)."""
+def mean_std(values: list[float]) -> tuple[float, float]:
+    """Mean and sample standard deviation (0 for a single value; NaNs ignored; NaN, NaN for none)."""
     data = np.array([v for v in values if not math.isnan(v)], dtype=float)
     if data.size == 0:
         return math.nan, math.nan
@@ -354,12 +354,12 @@ def summary_rows(rows: list[dict[str, Any]], suite_wall: float) -> list[dict[str
         groups.setdefault((row["dataset"], row["protocol"], row["variant"], row["modality"]), []).append(row)
     summary = []
     for (dataset, protocol, variant, modality), members in groups.items():
-        top1, top1_std = _mean_std([r["top1"] for r in members])
-        mean_class, mean_class_std = _mean_std([r["mean_class"] for r in members])
+        top1, top1_std = mean_std([r["top1"] for r in members])
+        mean_class, mean_class_std = mean_std([r["mean_class"] for r in members])
         summary.append({
             "dataset": dataset, "protocol": protocol, "variant": variant, "modality": modality,
             "runs": len(members), "top1_mean": top1, "top1_std": top1_std, "mean_class_mean": mean_class,
-            "mean_class_std": mean_class_std, "best_val_top1_mean": _mean_std([r["best_val_top1"] for r in members])[0],
+            "mean_class_std": mean_class_std, "best_val_top1_mean": mean_std([r["best_val_top1"] for r in members])[0],
             "published": PUBLISHED.get((dataset, protocol), math.nan),
             "epochs": float(np.mean([r["epochs"] for r in members])),
             "wall_s": float(np.nansum([r["wall_s"] for r in members if r["modality"] != ENSEMBLE] or [math.nan])),

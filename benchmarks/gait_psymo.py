@@ -66,6 +66,7 @@ import numpy as np
 import yaml
 from accuracy import (  # benchmarks/ is the script's folder: shared plumbing
     WallClock,
+    mean_std,
     report_end,
     run_status,
     script_main,
@@ -529,14 +530,6 @@ def ledger_rows(runs: list[Run], root: Path, chance: Callable[[Run], Mapping[str
             rows.setdefault(kind_of(run), []).append(
                 run_row(run, root / run.relpath, chance(run) if chance else None))
     return rows
-
-
-def mean_std(values: list[float]) -> tuple[float, float]:
-    """Mean and sample standard deviation (0 for one value; NaNs ignored; NaN, NaN for none)."""
-    data = np.array([v for v in values if not math.isnan(v)], dtype=float)
-    if data.size == 0:
-        return math.nan, math.nan
-    return float(data.mean()), float(data.std(ddof=1)) if data.size > 1 else 0.0
 
 
 SUMMARY_COLUMNS = ("kind", "method", "tag", "setting", "metric", "runs", "mean", "std", "chance", "wall_s", "cpu_s")

@@ -26,7 +26,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-from accuracy import DATA_ROOT, FULL, RESULTS, RUNS, VARIANTS, Run, run_suite, script_main
+from accuracy import DATA_ROOT, FULL, RESULTS, RUNS, VARIANTS, Run, mean_std, run_suite, script_main
 
 from aclnet.engine.run_folder import RunFolder
 from aclnet.errors import InputError
@@ -88,8 +88,10 @@ class Curve:
         return float(values[min(len(values) - 1, math.floor(share * (len(values) - 1) + 0.5))])
 
 
-def _mean_std(values: list[float]) -> str:
-    return f"{np.mean(values):.2f} ± {np.std(values, ddof=1) if len(values) > 1 else 0:.2f}"
+def _format_mean_std(values: list[float]) -> str:
+    """'mean ± sample std' with two decimals."""
+    mean, std = mean_std(values)
+    return f"{mean:.2f} ± {std:.2f}"
 
 
 def _diagnostic(curves: list[Curve], name: str) -> str:
@@ -118,8 +120,8 @@ def ablation(root: Path, results: Path, jobs: int, threads: int) -> str:
              "|---" * (4 + len(DIAGNOSTICS)) + "|"]
     for label, mine in curves.items():
         paired = [a.late_val() - b.late_val() for a, b in zip(mine, ce)]
-        lines.append(f"| {label} | {_mean_std([c.final_val() for c in mine])} | "
-                     f"{_mean_std([c.late_val() for c in mine])} | {np.mean(paired):+.1f} ("
+        lines.append(f"| {label} | {_format_mean_std([c.final_val() for c in mine])} | "
+                     f"{_format_mean_std([c.late_val() for c in mine])} | {np.mean(paired):+.1f} ("
                      + ", ".join(f"{d:+.1f}" for d in paired) + ") | "
                      + " | ".join(_diagnostic(mine, name) for name in DIAGNOSTICS) + " |")
     plot_ablation(curves, results / "validation_ablation.png")
@@ -172,7 +174,7 @@ def preset(root: Path, jobs: int, threads: int) -> str:
         cells = []
         for dataset in PRESET_DATASETS:
             mine = [(a, a - b) for a, b, r in zip(late[label], shipped, runs) if r.dataset == dataset]
-            cells += [_mean_std([a for a, _ in mine]),
+            cells += [_format_mean_std([a for a, _ in mine]),
                       f"{np.mean([d for _, d in mine]):+.1f} (" + ", ".join(f"{d:+.1f}" for _, d in mine) + ")"]
         walls = [json.loads((folder / r.relpath / "suite.json").read_text())["wall_s"] for r in runs]
         lines.append(f"| {label} | " + " | ".join(cells) + f" | {np.mean(walls):.0f} |")

@@ -36,4 +36,4 @@ def test_curve_reads_final_and_late_validation_and_values_along_the_schedule(sui
 
 @pytest.mark.parametrize("values, expected", [([80.0, 82.0, 84.0], "82.00 ± 2.00"), ([70.0], "70.00 ± 0.00")])
 def test_mean_and_sample_std(suite: ModuleType, values: list[float], expected: str) -> None:
-    assert suite._mean_std(values) == expected
+    assert suite._format_mean_std(values) == expected
