@@ -245,6 +245,16 @@ def run_status(work_dir: Path) -> RunStatus:
     return "partial" if folder.latest.exists() else "todo"
 
 
+def checked_status(work_dir: Path, config: ExperimentConfig) -> RunStatus:
+    """The run's status; an unfinished folder holding a run of another configuration is refused, so that changed
+    settings never mix."""
+    status = run_status(work_dir)
+    saved = RunFolder(work_dir).config
+    if status != "done" and saved.exists() and saved.read_text() != dump_config(config):
+        raise InputError(f"{work_dir}: holds a run of a different configuration; remove it or use another --root")
+    return status
+
+
 def execute_run(run: Run, settings: Settings, root: Path, data_root: Path, extra: tuple[str, ...],
                 threads: int) -> float:
     """Train and test one run unless it is done (resuming a partial one); returns its wall seconds (0 if skipped).
@@ -259,12 +269,9 @@ def execute_run(run: Run, settings: Settings, root: Path, data_root: Path, extra
     config = run_config(run, settings, data_root, extra)
     work_dir = root / run.relpath
     with RunFolder(work_dir).lock():  # a second suite (or a leftover worker) never trains the same run
-        status = run_status(work_dir)
+        status = checked_status(work_dir, config)
         if status == "done":
             return 0.0
-        saved = RunFolder(work_dir).config
-        if saved.exists() and saved.read_text() != dump_config(config):
-            raise InputError(f"{work_dir}: holds a run of a different configuration; remove it or use another --root")
         start = time.perf_counter()
         train(make_task(config), work_dir, resume=status == "partial", force=status == "todo")
         wall = time.perf_counter() - start

@@ -66,13 +66,14 @@ import numpy as np
 import yaml
 from accuracy import (  # benchmarks/ is the script's folder: shared plumbing
     WallClock,
+    checked_status,
     mean_std,
     report_end,
     run_status,
     script_main,
 )
 
-from aclnet.engine.config import ExperimentConfig, dump_config, parse_overrides, validate_config
+from aclnet.engine.config import ExperimentConfig, parse_overrides, validate_config
 from aclnet.engine.run_folder import RunFolder
 from aclnet.errors import InputError
 from aclnet.fileio import atomic_write_bytes, atomic_write_csv
@@ -442,12 +443,9 @@ def execute_run(run: Run, settings: Settings, root: Path, data_root: Path, extra
     config = run_config(run, settings, data_root, extra)
     work_dir = root / run.relpath
     with RunFolder(work_dir).lock():  # a second suite never trains the same run (`train` takes it again)
-        status = run_status(work_dir)
+        status = checked_status(work_dir, config)
         if status == "done":
             return 0.0
-        saved = RunFolder(work_dir).config
-        if saved.exists() and saved.read_text() != dump_config(config):
-            raise InputError(f"{work_dir}: holds a run of a different configuration; remove it or use another --root")
         log = RunLog(work_dir)
         start, cpu_start = time.perf_counter(), time.process_time()
         try:
