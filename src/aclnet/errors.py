@@ -19,5 +19,3 @@ class TrainingInterrupted(KeyboardInterrupt):
 
     def __init__(self, epoch: int, step: int | None = None) -> None:
         super().__init__(f"stopped after epoch {epoch}" if step is None else f"stopped at epoch {epoch}, step {step}")
-        self.epoch = epoch
-        self.step = step

@@ -310,8 +310,7 @@ class Trainer:
         """One pass over the training data (the rest of it when resuming mid-epoch); returns the mean of each
         loss term and the lr."""
         self.model.train()
-        position = self.position if self.position is not None and self.position.epoch == epoch else None
-        self.position = None
+        position, self.position = self.position, None  # `resume` checked that it is inside this first epoch
         steps, sums = (position.step, dict(position.sums)) if position else (0, {})
         if position is None:  # a resumed epoch's losses were told already (their state is in the checkpoint)
             self.model.set_epoch(epoch)
