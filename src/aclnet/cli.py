@@ -12,6 +12,7 @@ import sys
 from pathlib import Path
 
 from aclnet import __version__
+from aclnet.engine.run_folder import LATEST
 from aclnet.errors import InputError, TrainingInterrupted, TrainingStopped
 
 
@@ -290,7 +291,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("train", help="train an experiment and test the chosen checkpoint")
     experiment(p)
     p.add_argument("--work-dir", help="run folder (default work_dirs/NAME)")
-    p.add_argument("--resume", action="store_true", help="continue the run in --work-dir from latest.pt")
+    p.add_argument("--resume", action="store_true", help=f"continue the run in --work-dir from {LATEST}")
     p.add_argument("--allow-change", nargs="+", default=[], metavar="KEY",
                    help="with --resume: configuration keys that may differ from the run's (e.g. train.val_interval)")
     p.add_argument("--force", action="store_true", help="replace an earlier run in --work-dir")
@@ -381,12 +382,12 @@ def main(argv: list[str] | None = None) -> int:
         return 1
     except TrainingInterrupted as exc:
         again = shlex.join(["aclnet", *_resume_command(args.command, argv)])
-        print(f"aclnet {args.command}: {exc}; latest.pt holds this position. Continue with: {again}",
+        print(f"aclnet {args.command}: {exc}; {LATEST} holds this position. Continue with: {again}",
               file=sys.stderr)
         return 130
     except KeyboardInterrupt:
         print(f"aclnet {args.command}: interrupted. A training run keeps the checkpoint of its last finished epoch "
-              "(latest.pt); continue it with the same command and --resume", file=sys.stderr)
+              f"({LATEST}); continue it with the same command and --resume", file=sys.stderr)
         return 130
     except BrokenPipeError:  # e.g. `aclnet configs | head`: the reader has gone, nothing is wrong
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
