@@ -52,7 +52,7 @@ from typing import Any, Literal
 import numpy as np
 import yaml
 
-from aclnet.engine.config import ExperimentConfig, dump_config, load_config
+from aclnet.config import ExperimentConfig, dump_config, load_config
 from aclnet.engine.run_folder import RunFolder
 from aclnet.errors import InputError
 from aclnet.fileio import atomic_write_bytes, atomic_write_csv

@@ -73,7 +73,7 @@ from accuracy import (  # benchmarks/ is the script's folder: shared plumbing
     script_main,
 )
 
-from aclnet.engine.config import ExperimentConfig, parse_overrides, validate_config
+from aclnet.config import ExperimentConfig, parse_overrides, validate_config
 from aclnet.engine.run_folder import RunFolder
 from aclnet.errors import InputError
 from aclnet.fileio import atomic_write_bytes, atomic_write_csv

@@ -22,9 +22,9 @@ from typing import Any
 
 import numpy as np
 
+from aclnet.config import load_config
 from aclnet.data.sample import Sample
 from aclnet.data.selection import selected
-from aclnet.engine.config import load_config
 from aclnet.tasks.registry import make_task
 from aclnet.tasks.retrieval import RetrievalTask
 

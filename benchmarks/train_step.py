@@ -39,7 +39,7 @@ from pathlib import Path
 import torch
 from torch import Tensor
 
-from aclnet.engine.config import DataConfig, ExperimentConfig, OptimConfig, TrainConfig
+from aclnet.config.schema import DataConfig, ExperimentConfig, OptimConfig, TrainConfig
 from aclnet.engine.distributed import DistInfo
 from aclnet.engine.run_folder import RunFolder
 from aclnet.engine.trainer import Trainer

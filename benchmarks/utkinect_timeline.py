@@ -8,7 +8,7 @@ reader uses; `--label-file actionLabel.txt` for the original ones). The benchmar
 1. trains `utkinect-j` (small ST-GCN; 16-frame clips, 150 epochs: about 900 steps) on the labelled segments
    of the training subjects of split 1 (`data.train_split=split01_train`), or takes `--checkpoint`;
 2. runs the sliding window of `aclnet predict CHECKPOINT joints_sSS_eEE.txt --window N --stride S` (the same
-   API and writers: `LoadedModel.timeline`, `aclnet.predict.write_timelines` / `plot_timelines`) over the
+   API and writers: `LoadedModel.timeline`, `aclnet.inference.predict.write_timelines` / `plot_timelines`) over the
    whole recordings of the test subjects (rows: the `.txt` files read as plain arrays, the frame-id column
    dropped), writing the timeline CSV and plot to the work folder;
 3. labels every row with `Timeline.frame_labels()` (the class of highest mean probability over the windows
@@ -44,7 +44,7 @@ EXPERIMENT = "utkinect-j"
 
 def train_model(data: Path, split: str, work_dir: Path, epochs: int, seed: int) -> Path:
     """Train `utkinect-j` on the split's training segments (tested on its test segments); returns the run."""
-    from aclnet.engine.config import load_config
+    from aclnet.config import load_config
     from aclnet.engine.run import train
     from aclnet.tasks.registry import make_task
 
@@ -109,11 +109,11 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=1, help="torch threads (default 1)")
     args = parser.parse_args()
 
-    from aclnet.api import load
     from aclnet.data.formats.small_kinect import mat_strings, read_tr_te_splits
     from aclnet.data.formats.utkinect import read_labels
     from aclnet.engine.run_folder import RunFolder
-    from aclnet.predict import plot_timelines, write_timelines
+    from aclnet.inference.loading import load
+    from aclnet.inference.predict import plot_timelines, write_timelines
 
     torch.set_num_threads(args.threads)
     if not args.data.is_dir():

@@ -7,12 +7,12 @@ from typing import TYPE_CHECKING, Any
 __version__ = "0.1.0"
 
 if TYPE_CHECKING:
-    from aclnet.api import LoadedModel
+    from aclnet.inference.loading import LoadedModel
 
 
 def load(checkpoint: Any, **kwargs: Any) -> LoadedModel:
-    """`aclnet.api.load`: a trained model from its checkpoint alone (imported on first use, so that
+    """`aclnet.inference.loading.load`: a trained model from its checkpoint alone (imported on first use, so that
     `import aclnet` stays light)."""
-    from aclnet.api import load as _load
+    from aclnet.inference.loading import load as _load
 
     return _load(checkpoint, **kwargs)

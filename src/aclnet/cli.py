@@ -137,7 +137,7 @@ def cmd_inspect(args: argparse.Namespace) -> None:
 
 
 def _load_config(args: argparse.Namespace):
-    from aclnet.engine.config import load_config
+    from aclnet.config import load_config
 
     return load_config(args.config, args.set)
 
@@ -216,14 +216,14 @@ def cmd_train_streams(args: argparse.Namespace) -> None:
 
 def cmd_configs(args: argparse.Namespace) -> None:
     """List the shipped experiments, or print one fully expanded as YAML."""
-    from aclnet.engine.config import list_configs
+    from aclnet.config import list_configs
 
     if args.name is None:
         print("\n".join(list_configs()))
         return
     import yaml
 
-    from aclnet.engine.config import load_config
+    from aclnet.config import load_config
     from aclnet.tasks.components import pipeline_steps
 
     config = load_config(args.name)
@@ -338,8 +338,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     add_analyze_parser(sub)
     from aclnet.analysis.report import add_report_parser
-    from aclnet.export import add_export_parser
-    from aclnet.predict import add_predict_parser
+    from aclnet.inference.export import add_export_parser
+    from aclnet.inference.predict import add_predict_parser
 
     add_predict_parser(sub)
     add_export_parser(sub)

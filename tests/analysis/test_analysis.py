@@ -19,8 +19,8 @@ from aclnet.analysis.per_class import (
     plot_per_class_difference,
 )
 from aclnet.analysis.tsne import embed_2d, plot_tsne
+from aclnet.config import dump_config, validate_config
 from aclnet.engine.checkpoint import save_checkpoint
-from aclnet.engine.config import dump_config, validate_config
 from aclnet.engine.evaluation import save_scores
 from aclnet.errors import InputError
 from aclnet.losses import InterClassAffinityLoss

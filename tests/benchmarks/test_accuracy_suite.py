@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 import yaml
 
-from aclnet.engine.config import dump_config
+from aclnet.config import dump_config
 from aclnet.engine.evaluation import save_scores
 from aclnet.errors import InputError
 

@@ -15,9 +15,9 @@ import numpy as np
 import pytest
 import yaml
 
+from aclnet.config import dump_config
 from aclnet.data.sample import Sample
 from aclnet.data.selection import select
-from aclnet.engine.config import dump_config
 from aclnet.errors import InputError
 
 REPO = Path(__file__).resolve().parents[2]

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import torch
 
-from aclnet.engine.config import load_config
+from aclnet.config import load_config
 from aclnet.engine.distributed import init_distributed
 from aclnet.engine.run import build_trainer, seed_everything
 from aclnet.engine.run_folder import RunFolder

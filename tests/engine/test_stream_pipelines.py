@@ -7,9 +7,9 @@ import pytest
 import yaml
 
 from aclnet.cli import main
+from aclnet.config import list_configs, load_config, validate_config
+from aclnet.config import loading as config_module
 from aclnet.data.pipeline import build_pipeline
-from aclnet.engine import config as config_module
-from aclnet.engine.config import list_configs, load_config, validate_config
 from aclnet.errors import InputError
 from aclnet.skeleton import get_layout
 from aclnet.tasks.components import pipeline_steps

@@ -17,8 +17,8 @@ import pytest
 import torch
 
 from aclnet.cli import main
+from aclnet.config import dump_config, load_config
 from aclnet.engine.checkpoint import load_checkpoint
-from aclnet.engine.config import dump_config, load_config
 from aclnet.engine.distributed import DistInfo
 from aclnet.engine.run import build_trainer, seed_everything
 from aclnet.engine.run_folder import RunFolder

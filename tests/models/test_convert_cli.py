@@ -10,8 +10,8 @@ from __future__ import annotations
 import torch
 
 from aclnet.cli import main
+from aclnet.config import load_config
 from aclnet.engine.checkpoint import load_checkpoint
-from aclnet.engine.config import load_config
 from aclnet.engine.run import load_for_inference
 from aclnet.models.convert import to_released_layout
 from aclnet.tasks.registry import make_task

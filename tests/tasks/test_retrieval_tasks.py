@@ -10,10 +10,10 @@ import pytest
 import yaml
 
 from aclnet.cli import main
+from aclnet.config import load_config, validate_config
 from aclnet.data.annotations import write_annotations
 from aclnet.data.sample import Sample, SampleSet
 from aclnet.data.synthetic import make_gait_dataset
-from aclnet.engine.config import load_config, validate_config
 from aclnet.engine.run_folder import RunFolder
 from aclnet.errors import InputError
 from aclnet.tasks.registry import TASKS, make_task

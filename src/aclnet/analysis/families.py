@@ -12,8 +12,8 @@ from typing import Any
 
 import torch
 
+from aclnet.config import ExperimentConfig, config_from_text
 from aclnet.engine.checkpoint import load_checkpoint
-from aclnet.engine.config import ExperimentConfig, config_from_text
 from aclnet.engine.run_folder import resolve_checkpoint
 from aclnet.errors import InputError
 from aclnet.losses import InterClassAffinityLoss

@@ -645,7 +645,7 @@ def pick_samples(labels: np.ndarray, predictions: np.ndarray, count: int) -> lis
 
 def _test_samples(run: RunInfo) -> tuple[dict[str, Any], Any]:
     """The run's test samples by id and the skeleton layout, from its configuration's data."""
-    from aclnet.engine.config import validate_config
+    from aclnet.config import validate_config
     from aclnet.tasks.registry import make_task
 
     if not run.config:

@@ -24,8 +24,8 @@ import torch.distributed as dist
 from torch.utils.data import DataLoader, Dataset, Sampler
 
 from aclnet.data.annotations import read_annotations
+from aclnet.data.checks import require_int
 from aclnet.data.sample import Sample
-from aclnet.data.synthetic import require_int
 from aclnet.errors import InputError
 
 Pipeline = Callable[[Sample, np.random.Generator], np.ndarray]

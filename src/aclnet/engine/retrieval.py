@@ -26,6 +26,7 @@ from typing import Any
 import numpy as np
 
 from aclnet.errors import InputError
+from aclnet.losses.common import NORM_EPS
 
 __all__ = [
     "CrossViewScores",
@@ -74,6 +75,11 @@ class CrossViewScores:
     matrix: np.ndarray
     per_probe_view: np.ndarray
     mean: float
+
+
+def normalised_rows(features: np.ndarray) -> np.ndarray:
+    """Rows divided by their L2 norm plus 1e-12: the embeddings retrieval compares (as the losses normalise)."""
+    return features / (np.linalg.norm(features, axis=1, keepdims=True) + NORM_EPS)
 
 
 def _as_array(value: Any, name: str) -> np.ndarray:

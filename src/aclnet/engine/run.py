@@ -17,9 +17,9 @@ import numpy as np
 import torch
 import yaml
 
+from aclnet.config import ExperimentConfig, dump_config
 from aclnet.data.sample import Sample
 from aclnet.engine.checkpoint import check_finite_weights, check_model_fits, load_checkpoint
-from aclnet.engine.config import ExperimentConfig, dump_config
 from aclnet.engine.distributed import DistInfo, init_distributed, resolve_device
 from aclnet.engine.evaluation import save_scores
 from aclnet.engine.run_folder import RunFolder

@@ -13,7 +13,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from aclnet.engine.config import ExperimentConfig, load_config
+from aclnet.config import ExperimentConfig, load_config
 from aclnet.engine.ensemble import ensemble
 from aclnet.engine.run import train
 from aclnet.engine.run_folder import RunFolder

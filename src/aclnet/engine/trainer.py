@@ -25,6 +25,7 @@ from torch.nn.parallel import DistributedDataParallel
 from torch.utils.data import DataLoader
 from tqdm import tqdm
 
+from aclnet.config import ExperimentConfig, dump_config
 from aclnet.engine.callbacks import MetricsLog
 from aclnet.engine.checkpoint import (
     check_finite_weights,
@@ -34,9 +35,8 @@ from aclnet.engine.checkpoint import (
     save_checkpoint,
     set_rng_state,
 )
-from aclnet.engine.config import ExperimentConfig, dump_config
 from aclnet.engine.distributed import DistInfo, barrier
-from aclnet.engine.inference import run_model
+from aclnet.engine.forward import run_model
 from aclnet.engine.run_folder import RunFolder
 from aclnet.errors import InputError, TrainingInterrupted, TrainingStopped
 from aclnet.models.skeleton_model import SkeletonModel

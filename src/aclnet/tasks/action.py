@@ -17,7 +17,7 @@ from aclnet.data.pipeline import Pipeline
 from aclnet.data.sample import Sample
 from aclnet.data.splits import hold_out
 from aclnet.engine.evaluation import confusion_matrix, metrics
-from aclnet.engine.inference import run_model
+from aclnet.engine.forward import run_model
 from aclnet.errors import InputError
 from aclnet.models.skeleton_model import SkeletonModel
 from aclnet.skeleton import get_layout

@@ -11,9 +11,9 @@ from typing import Any, ClassVar
 import numpy as np
 import torch
 
+from aclnet.config import ExperimentConfig
 from aclnet.data.pipeline import Pipeline
 from aclnet.data.sample import Sample
-from aclnet.engine.config import ExperimentConfig
 from aclnet.engine.distributed import DistInfo
 from aclnet.models.skeleton_model import SkeletonModel
 from aclnet.skeleton import Layout

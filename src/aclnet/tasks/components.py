@@ -11,12 +11,12 @@ import warnings
 
 import torch
 
+from aclnet.config import ExperimentConfig
 from aclnet.data.datasets import SkeletonDataset, make_loader
 from aclnet.data.formats import read_format, reader_options
 from aclnet.data.pipeline import PRESETS, Pipeline, build_pipeline
 from aclnet.data.sample import Sample, SampleSet
 from aclnet.data.synthetic import make_action_dataset, make_gait_dataset
-from aclnet.engine.config import ExperimentConfig
 from aclnet.engine.distributed import DistInfo
 from aclnet.errors import InputError
 from aclnet.losses import InterClassAffinityLoss, IntraClassMarginLoss, scale_for_small_dataset

@@ -13,9 +13,9 @@ from pathlib import Path
 
 import torch
 
+from aclnet.config import ExperimentConfig, load_config
 from aclnet.data.synthetic import confusable_groups
 from aclnet.engine.checkpoint import load_checkpoint
-from aclnet.engine.config import ExperimentConfig, load_config
 from aclnet.engine.run_folder import RunFolder
 from aclnet.errors import InputError
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from aclnet.engine.config import ExperimentConfig
+from aclnet.config import ExperimentConfig
 from aclnet.tasks.action import ActionTask
 from aclnet.tasks.base import Task
 from aclnet.tasks.retrieval import GaitTask, ReidTask

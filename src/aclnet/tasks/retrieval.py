@@ -19,7 +19,7 @@ from aclnet.data.pipeline import Pipeline
 from aclnet.data.sample import Sample
 from aclnet.data.selection import describe, field_value, select, selected
 from aclnet.data.splits import hold_out
-from aclnet.engine.inference import run_model
+from aclnet.engine.forward import run_model
 from aclnet.engine.retrieval import cross_view_rank1, euclidean_distances, rank_k_and_map
 from aclnet.errors import InputError
 from aclnet.models.skeleton_model import SkeletonModel

@@ -12,10 +12,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from aclnet.data.annotations import UnsafePickleError
 from aclnet.data.class_names import NTU60_CLASSES, NTU120_CLASSES, PKU_MMD_CLASSES, class_names_for
 from aclnet.data.formats import read_format
 from aclnet.data.formats.pyskl import stack_by_frame
+from aclnet.data.safe_pickle import UnsafePickleError
 from aclnet.data.sample import SampleError
 from aclnet.errors import InputError
 

@@ -22,8 +22,9 @@ from test_formats_big import write_ntu  # the same folder
 
 from aclnet.cli import main
 from aclnet.data import annotations
-from aclnet.data.annotations import UnsafePickleError, read_annotations, safe_load_pickle
+from aclnet.data.annotations import read_annotations
 from aclnet.data.formats import read_format
+from aclnet.data.safe_pickle import UnsafePickleError, safe_load_pickle
 from aclnet.data.sample import MAX_CLASSES, SampleError
 from aclnet.errors import InputError
 

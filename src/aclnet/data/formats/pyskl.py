@@ -26,7 +26,8 @@ from typing import Any
 
 import numpy as np
 
-from aclnet.data.annotations import read_annotations, safe_load_pickle
+from aclnet.data.annotations import read_annotations
+from aclnet.data.safe_pickle import safe_load_pickle
 from aclnet.data.sample import SampleError, SampleSet
 from aclnet.errors import InputError
 

@@ -21,10 +21,10 @@ import pytest
 import torch
 
 import aclnet
+from aclnet.config import dump_config, load_config
 from aclnet.engine.checkpoint import save_checkpoint
-from aclnet.engine.config import dump_config, load_config
 from aclnet.errors import InputError
-from aclnet.export import add_export_parser, export_checkpoint, export_model, read_metadata
+from aclnet.inference.export import add_export_parser, export_checkpoint, export_model, read_metadata
 from aclnet.skeleton import get_layout
 from aclnet.skeleton.custom import layout_to_mapping
 from aclnet.tasks.components import build_inference_model
@@ -113,7 +113,7 @@ def _export(args: list[str]) -> None:
 
 
 def _run_file(path: Path, fmt: str, x: torch.Tensor) -> list[np.ndarray]:
-    """Run an exported file with its own runtime (not through aclnet.export)."""
+    """Run an exported file with its own runtime (not through aclnet.inference.export)."""
     if fmt == "onnx":
         import onnxruntime
 

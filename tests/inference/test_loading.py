@@ -10,12 +10,13 @@ import pytest
 import torch
 
 import aclnet
-from aclnet.api import PIPELINE_SEED, Gallery, LoadedModel
 from aclnet.data.annotations import write_annotations
 from aclnet.data.sample import Sample, SampleSet
 from aclnet.data.synthetic import make_action_dataset, make_gait_dataset
 from aclnet.errors import InputError
-from aclnet.inputs import ARRAY_FORMAT, guess_format, read_inputs
+from aclnet.inference.inputs import ARRAY_FORMAT, guess_format, read_inputs
+from aclnet.inference.loading import PIPELINE_SEED, LoadedModel
+from aclnet.inference.results import Gallery
 
 
 @pytest.fixture(scope="session")

@@ -1,31 +1,20 @@
-"""Experiment configuration: typed, validated YAML with `--set` overrides and shipped experiments.
-
-A shipped experiment is named `TEMPLATE-MODALITY` (e.g. `ntu60-xsub-j`): the template YAML under
-`aclnet/configs/` with `data.modality` set. A template may list the streams it offers
-(`modalities:`) and give streams their own extra training augmentations (`stream_steps:`, see
-`load_config`). Unknown keys, wrong types and unknown component names fail at load time with the
-key and the file named.
-"""
+"""The experiment schema: typed sections whose unknown keys, wrong types and unknown component names fail
+at load time (`aclnet.config.loading` names the key and the file)."""
 
 from __future__ import annotations
 
-import copy
 from pathlib import Path
 from typing import Any, Literal
 
-import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from aclnet.data.formats import FORMATS
-from aclnet.data.pipeline import PRESETS, check_augmentation_steps, insert_augmentations
+from aclnet.data.pipeline import PRESETS
 from aclnet.data.transforms import MODALITIES
-from aclnet.errors import InputError
 from aclnet.losses.affinity import MOMENTUM_RANGE
 from aclnet.losses.families import FAMILY_MODES
 from aclnet.models.backbones import BACKBONES
 from aclnet.models.heads import PROJECTION_SOURCES
-
-CONFIG_DIR = Path(__file__).resolve().parents[1] / "configs"
 
 
 class _Strict(BaseModel):
@@ -326,153 +315,3 @@ class ExperimentConfig(_Strict):
             raise ValueError(f"protocol: task '{self.task}' needs a protocol "
                              "(train, test, gallery and probe selections)")
         return self
-
-
-def list_configs() -> list[str]:
-    """Names of the shipped experiments, `TEMPLATE-MODALITY` for each template and modality."""
-    names = []
-    for path in sorted(CONFIG_DIR.glob("*.yaml")):
-        template = yaml.safe_load(path.read_text()) or {}
-        modalities = template.get("modalities", list(MODALITIES))
-        names += [f"{path.stem}-{m}" for m in modalities]
-    return names
-
-
-def _template_for(name: str) -> tuple[Path, str] | None:
-    stem, _, modality = name.rpartition("-")
-    path = CONFIG_DIR / f"{stem}.yaml"
-    return (path, modality) if stem and path.exists() else None
-
-
-def parse_overrides(items: list[str]) -> dict[str, Any]:
-    """`a.b=value` items into a nested dict; values are parsed as YAML."""
-    nested: dict[str, Any] = {}
-    for item in items:
-        key, sep, text = item.partition("=")
-        if not sep or not key:
-            raise InputError(f"--set {item!r}: expected KEY=VALUE with a dotted key, e.g. optim.lr=0.05")
-        try:
-            value = yaml.safe_load(text)
-        except yaml.YAMLError as exc:
-            raise InputError(f"--set {item!r}: value is not valid YAML: {exc}") from exc
-        node = nested
-        parts = key.split(".")
-        for part in parts[:-1]:
-            node = node.setdefault(part, {})
-            if not isinstance(node, dict):
-                raise InputError(f"--set {item!r}: '{part}' was already given a value")
-        node[parts[-1]] = value
-    return nested
-
-
-def _merge(base: dict[str, Any], update: dict[str, Any]) -> dict[str, Any]:
-    merged = dict(base)
-    for key, value in update.items():
-        if isinstance(value, dict) and isinstance(merged.get(key), dict):
-            merged[key] = _merge(merged[key], value)
-        else:
-            merged[key] = value
-    return merged
-
-
-def _with_stream_steps(raw: dict[str, Any], table: object, stream: str, streams: list, template: str) -> dict[str, Any]:
-    """The template's `data.pipeline` as an explicit step list with `stream`'s extra steps.
-
-    `table` maps streams to lists of training augmentations (`stream_steps:`); every entry is
-    checked, whichever stream is loaded. The pipeline (a preset name or a list) is expanded for
-    every stream of the template, the extra steps inserted before its `modality` step.
-    """
-    example = "{b: [{swap_left_right: {p: 0.5}}]}"
-    if not isinstance(table, dict):
-        raise InputError(f"{template}: stream_steps must map streams to lists of steps, e.g. {example}; got {table!r}")
-    for name, steps in table.items():
-        if name not in streams:
-            raise InputError(f"{template}: stream_steps: '{name}' is not a stream of this template; streams: {streams}")
-        check_augmentation_steps(steps, f"{template}: stream_steps.{name}")
-    data = raw.get("data")
-    if not isinstance(data, dict):
-        return raw  # validation names the problem
-    pipeline = data.get("pipeline", DataConfig.model_fields["pipeline"].default)
-    if isinstance(pipeline, str):
-        if pipeline not in PRESETS:
-            raise InputError(f"{template}: data.pipeline: unknown pipeline preset '{pipeline}'; "
-                             f"valid: {', '.join(PRESETS)}, or a list of steps")
-        steps = PRESETS[pipeline](stream)
-    elif isinstance(pipeline, list):
-        steps = copy.deepcopy(pipeline)
-    else:
-        return raw
-    data["pipeline"] = insert_augmentations(steps, copy.deepcopy(table.get(stream, [])))
-    return raw
-
-
-def load_config(name_or_path: str | Path, overrides: list[str] | None = None) -> ExperimentConfig:
-    """Load a shipped experiment by name or a YAML file, apply `--set` overrides and validate.
-
-    A template with `stream_steps: {STREAM: [steps]}` gives streams extra training augmentations
-    (the release's per-stream Spatial_Flip / Part_Drop): each of its experiments gets `data.pipeline`
-    as an explicit step list, the stream's steps inserted before `modality`, so that the resolved
-    configuration (saved with runs and checkpoints) holds the steps themselves.
-    """
-    key = str(name_or_path)
-    template = _template_for(key)
-    if template is not None:
-        path, modality = template
-        raw = yaml.safe_load(path.read_text()) or {}
-        allowed = raw.pop("modalities", list(MODALITIES))
-        stream_steps = raw.pop("stream_steps", None)
-        if modality not in allowed:
-            raise InputError(f"{key}: modality '{modality}' is not offered by {path.name}; offered: {allowed}")
-        raw = _merge(raw, {"name": key, "data": {"modality": modality}})
-        if stream_steps is not None:
-            raw = _with_stream_steps(raw, stream_steps, modality, allowed, path.name)
-        source = f"{path} (experiment {key})"
-    elif key.endswith((".yaml", ".yml")):
-        path = Path(key)
-        try:
-            raw = yaml.safe_load(path.read_text())
-        except OSError as exc:
-            raise InputError(f"{path}: cannot read configuration ({exc.strerror})") from exc
-        except yaml.YAMLError as exc:
-            raise InputError(f"{path}: not valid YAML: {exc}") from exc
-        if not isinstance(raw, dict):
-            raise InputError(f"{path}: a configuration must be a mapping")
-        raw.setdefault("name", path.stem)
-        source = str(path)
-    else:
-        raise InputError(f"unknown configuration '{key}'; give a YAML file or one of `aclnet configs`")
-    if overrides:
-        raw = _merge(raw, parse_overrides(overrides))
-        source += " with --set " + " ".join(overrides)
-    return validate_config(raw, source)
-
-
-def validate_config(raw: dict[str, Any], source: str) -> ExperimentConfig:
-    """Validate a configuration dict; errors name the dotted key and the source."""
-    try:
-        return ExperimentConfig.model_validate(raw)
-    except ValidationError as exc:
-        problems = []
-        for err in exc.errors():
-            where = ".".join(str(p) for p in err["loc"]) or "(top level)"
-            message = "unknown key" if err["type"] == "extra_forbidden" else err["msg"]
-            problems.append(f"{where}: {message}")
-        raise InputError(f"{source}: invalid configuration:\n  " + "\n  ".join(problems)) from None
-
-
-def config_from_text(text: object, source: str) -> ExperimentConfig:
-    """A configuration saved as YAML text (in a run folder or a checkpoint); errors name `source`."""
-    if not isinstance(text, str):
-        raise InputError(f"{source}: holds no saved configuration")
-    try:
-        raw = yaml.safe_load(text)
-    except yaml.YAMLError as exc:
-        raise InputError(f"{source}: the saved configuration is not valid YAML: {exc}") from exc
-    if not isinstance(raw, dict):
-        raise InputError(f"{source}: the saved configuration is not a mapping")
-    return validate_config(raw, f"{source} (saved configuration)")
-
-
-def dump_config(config: ExperimentConfig) -> str:
-    """The resolved configuration as YAML (saved with every run and checkpoint)."""
-    return yaml.safe_dump(config.model_dump(mode="json"), sort_keys=False)

@@ -60,7 +60,7 @@ from aclnet.fileio import atomic_write_bytes
 from aclnet.models.skeleton_model import SkeletonModel
 
 if TYPE_CHECKING:
-    from aclnet.api import LoadedModel
+    from aclnet.inference.loading import LoadedModel
 
 FORMATS = ("onnx", "torchscript")
 ONNX_EXPORTERS = ("legacy", "dynamo")
@@ -539,7 +539,7 @@ def read_metadata(path: str | Path) -> dict[str, Any]:
 
 def export_checkpoint(checkpoint: str | Path, out: str | Path, fmt: str | None = None, **options: Any) -> ExportResult:
     """`aclnet.load(checkpoint)` then `export_model`; the format and the optional packages are checked first."""
-    from aclnet.api import load
+    from aclnet.inference.loading import load
 
     out = Path(out)
     fmt = resolve_format(fmt, out)
@@ -555,7 +555,7 @@ def export_checkpoint(checkpoint: str | Path, out: str | Path, fmt: str | None =
 
 def cmd_export(args: argparse.Namespace) -> None:
     """Export a checkpoint's inference graph and print what was written."""
-    from aclnet.api import load
+    from aclnet.inference.loading import load
 
     out = Path(args.out)
     fmt = resolve_format(args.format, out)

@@ -9,10 +9,10 @@ scores), so nothing else is needed: no configuration file, no dataset.
     model.embed(["walk1.npy", "walk2.npy"])                  # (2, D) L2-normalised embeddings
     model.timeline(long_array, window=64, stride=16)         # classes of a sliding window
 
-Inputs (`inputs` below) are anything `aclnet.inputs.as_sequences` takes: an array (T, V, C) or (M, T, V, C),
+Inputs (`inputs` below) are anything `aclnet.inference.inputs.as_sequences` takes: an array (T, V, C) or (M, T, V, C),
 a list of arrays of different lengths, a `Sample`, a path of any `prepare` format or a plain-array file
 (`.npy`, `.npz`, `.csv`, `.txt`), or a list of these; the rules and the checks against the model are in
-`aclnet.inputs`. Every sequence goes through the test pipeline on its own (the same clips as `aclnet test`,
+`aclnet.inference.inputs`. Every sequence goes through the test pipeline on its own (the same clips as `aclnet test`,
 a generator seeded with `PIPELINE_SEED` for each, so results are deterministic), then they are batched.
 """
 
@@ -26,15 +26,17 @@ from typing import Any
 import numpy as np
 import torch
 
+from aclnet.config import ExperimentConfig, config_from_text
 from aclnet.data.pipeline import Pipeline
 from aclnet.data.sample import Sample
 from aclnet.engine.checkpoint import load_checkpoint
-from aclnet.engine.config import ExperimentConfig, config_from_text
-from aclnet.engine.inference import run_model
+from aclnet.engine.forward import run_model
+from aclnet.engine.retrieval import normalised_rows
 from aclnet.engine.run import load_for_inference
 from aclnet.engine.run_folder import resolve_checkpoint
 from aclnet.errors import InputError
-from aclnet.inputs import InputSequence, as_sequences, check_sequence
+from aclnet.inference.inputs import InputSequence, as_sequences, check_sequence
+from aclnet.inference.results import ClassScore, Gallery, Prediction, Timeline
 from aclnet.models.skeleton_model import SkeletonModel
 from aclnet.skeleton import Layout
 from aclnet.skeleton.custom import layout_from_mapping
@@ -46,204 +48,6 @@ PIPELINE_SEED = 0
 """Seed of the generator given to the test pipeline, fresh for every input sequence."""
 BATCH_SIZE = 32
 """Sequences per forward pass."""
-
-
-@dataclass(frozen=True)
-class ClassScore:
-    """One class of a prediction: its name, its index in `LoadedModel.classes` and its probability."""
-
-    name: str
-    index: int
-    probability: float
-
-
-@dataclass(frozen=True)
-class Prediction:
-    """The classes of one input sequence.
-
-    Attributes:
-        input: the sequence's name (file name, `FILE.npz:KEY`, sample id, or `input[i]` for arrays).
-        top_k: the k most probable classes, most probable first.
-        probabilities: (num_classes,) clip-averaged softmax probabilities of every class (they sum to 1).
-    """
-
-    input: str
-    top_k: tuple[ClassScore, ...]
-    probabilities: np.ndarray
-
-    @property
-    def label(self) -> str:
-        """The most probable class."""
-        return self.top_k[0].name
-
-    @property
-    def probability(self) -> float:
-        """The probability of the most probable class."""
-        return self.top_k[0].probability
-
-
-@dataclass(frozen=True)
-class Window:
-    """One window of a timeline: frames `start` to `end` (both included, 0-based rows of the sequence), its
-    most probable class (name and index) and that class's probability."""
-
-    start: int
-    end: int
-    label: str
-    index: int
-    probability: float
-
-
-@dataclass(frozen=True)
-class Timeline:
-    """Classes of a sliding window over one sequence.
-
-    Windows of `window` frames start at frames 0, stride, 2 * stride, ...: there are
-    floor((num_frames - window) / stride) + 1 of them, the last ending at or before the last frame (the
-    frames after it, fewer than `stride`, are in no window). A sequence shorter than `window` gets one window,
-    the whole sequence. Each window goes through the test pipeline as a sequence of its own.
-
-    Attributes:
-        input: the sequence's name.
-        num_frames: frames of the whole sequence.
-        window: frames per window.
-        stride: frames between window starts.
-        classes: the model's class names.
-        starts: (W,) first frame of each window.
-        probabilities: (W, num_classes) clip-averaged softmax probabilities of each window.
-    """
-
-    input: str
-    num_frames: int
-    window: int
-    stride: int
-    classes: list[str]
-    starts: np.ndarray
-    probabilities: np.ndarray
-
-    @property
-    def ends(self) -> np.ndarray:
-        """(W,) last frame of each window (included)."""
-        return np.minimum(self.starts + self.window, self.num_frames) - 1
-
-    @property
-    def windows(self) -> list[Window]:
-        """Every window with its most probable class."""
-        top = self.probabilities.argmax(1)
-        return [Window(int(a), int(b), self.classes[k], int(k), float(p[k]))
-                for a, b, k, p in zip(self.starts, self.ends, top, self.probabilities)]
-
-    def frame_probabilities(self) -> np.ndarray:
-        """(num_frames, num_classes): each frame's mean probabilities over the windows that cover it; the
-        frames after the last window take the last window's."""
-        sums = np.zeros((self.num_frames, self.probabilities.shape[1]))
-        counts = np.zeros(self.num_frames)
-        for start, end, p in zip(self.starts, self.ends, self.probabilities):
-            sums[start:end + 1] += p
-            counts[start:end + 1] += 1
-        last = int(self.ends[-1])
-        sums[last + 1:] = self.probabilities[-1]
-        counts[last + 1:] = 1
-        return sums / counts[:, None]
-
-    def frame_labels(self) -> np.ndarray:
-        """(num_frames,) class index of every frame: the argmax of `frame_probabilities`."""
-        return self.frame_probabilities().argmax(1)
-
-
-@dataclass(frozen=True)
-class Match:
-    """A gallery identity near a probe: the identity, the distance of its nearest gallery sequence (Euclidean
-    between L2-normalised embeddings, 0 to 2) and that sequence's name."""
-
-    identity: str
-    distance: float
-    sequence: str
-
-
-@dataclass(frozen=True)
-class Gallery:
-    """Embeddings of known sequences with their identities, to match probes against.
-
-    Attributes:
-        embeddings: (G, D) L2-normalised embeddings.
-        identities: (G,) identity of each sequence.
-        names: (G,) name of each sequence.
-    """
-
-    embeddings: np.ndarray
-    identities: list[str]
-    names: list[str]
-
-    def __post_init__(self) -> None:
-        if self.embeddings.ndim != 2 or not len(self.identities) == len(self.names) == len(self.embeddings):
-            raise InputError(f"a gallery needs (G, D) embeddings and G identities and names; given embeddings "
-                             f"{self.embeddings.shape}, {len(self.identities)} identities, {len(self.names)} names")
-
-    @classmethod
-    def load(cls, path: str | Path) -> Gallery:
-        """A gallery from an `.npz` written by `save` (`aclnet predict GAIT.pt ... --out gallery.npz`).
-
-        Args:
-            path: the file; it holds `embeddings` (G, D), `identities` (G,) and `names` (G,).
-        """
-        path = Path(path)
-        try:
-            with np.load(path, allow_pickle=False) as data:
-                arrays = {key: data[key] for key in data.files}
-        except (OSError, ValueError) as exc:
-            raise InputError(f"{path}: cannot read as a NumPy .npz archive ({exc})") from exc
-        missing = [key for key in ("embeddings", "identities") if key not in arrays]
-        if missing:
-            raise InputError(f"{path}: not a gallery file: no {missing} (it holds {sorted(arrays)}); write one with "
-                             "`aclnet predict CHECKPOINT SEQUENCES... --out gallery.npz`")
-        embeddings = arrays["embeddings"].astype(np.float64)
-        if embeddings.ndim != 2 or not np.isfinite(embeddings).all():
-            raise InputError(f"{path}: 'embeddings' must be a finite (G, D) array, given shape {embeddings.shape}")
-        identities = [str(x) for x in arrays["identities"]]
-        names = [str(x) for x in arrays.get("names", np.array(identities))]
-        return cls(_normalised(embeddings), identities, names)
-
-    def save(self, path: str | Path) -> None:
-        """Write `embeddings`, `identities` and `names` to an `.npz` file (atomically)."""
-        import io
-
-        from aclnet.fileio import atomic_write_bytes
-
-        buffer = io.BytesIO()
-        np.savez(buffer, embeddings=self.embeddings.astype(np.float32), identities=np.array(self.identities, dtype=str),
-                 names=np.array(self.names, dtype=str))
-        atomic_write_bytes(Path(path), buffer.getvalue())
-
-    def match(self, embeddings: np.ndarray, *, top_k: int = 5) -> list[list[Match]]:
-        """The nearest `top_k` identities of each probe, nearest first.
-
-        Args:
-            embeddings: (P, D) probe embeddings (normalised here again; `LoadedModel.embed` output).
-            top_k: identities per probe; each identity counts once, at its nearest gallery sequence
-                (ties: the earlier gallery sequence).
-        """
-        from aclnet.engine.retrieval import euclidean_distances
-
-        if top_k < 1:
-            raise InputError(f"top_k must be >= 1, got {top_k}")
-        probes = np.asarray(embeddings, dtype=np.float64)
-        if probes.ndim != 2 or probes.shape[1] != self.embeddings.shape[1]:
-            raise InputError(f"the probes' embeddings have shape {probes.shape}, the gallery's "
-                             f"{self.embeddings.shape}: expected (P, {self.embeddings.shape[1]}) (same model?)")
-        distances = euclidean_distances(_normalised(probes), self.embeddings)
-        results = []
-        for row in distances:
-            found: list[Match] = []
-            seen: set[str] = set()
-            for j in np.argsort(row, kind="stable"):
-                if self.identities[j] not in seen:
-                    seen.add(self.identities[j])
-                    found.append(Match(self.identities[j], float(row[j]), self.names[j]))
-                    if len(found) == top_k:
-                        break
-            results.append(found)
-        return results
 
 
 @dataclass
@@ -309,7 +113,7 @@ class LoadedModel:
         return "the pipeline has no temporal step: every frame is used as it is"
 
     def sequences(self, inputs: Any, *, format: str | None = None) -> list[InputSequence]:
-        """The input sequences, read and checked against the model (`aclnet.inputs.check_sequence`).
+        """The input sequences, read and checked against the model (`aclnet.inference.inputs.check_sequence`).
 
         Args:
             inputs: arrays, a list of arrays of different lengths, `Sample`s, paths (see the module docstring).
@@ -364,7 +168,7 @@ class LoadedModel:
             (N, D) float32, one row per sequence in input order.
         """
         features = self._run([s.sample for s in self.sequences(inputs, format=format)])[1]
-        return (_normalised(features) if normalize else features).astype(np.float32)
+        return (normalised_rows(features) if normalize else features).astype(np.float32)
 
     def gallery(self, inputs: Any, *, format: str | None = None) -> Gallery:
         """A gallery of the input sequences; identities are the samples' class names (sequences read from a
@@ -376,7 +180,8 @@ class LoadedModel:
         """
         sequences = self.sequences(inputs, format=format)
         features = self._run([s.sample for s in sequences])[1]
-        return Gallery(_normalised(features), [s.identity or s.name for s in sequences], [s.name for s in sequences])
+        names = [s.name for s in sequences]
+        return Gallery(normalised_rows(features), [s.identity or s.name for s in sequences], names)
 
     def timeline(self, inputs: Any, *, window: int, stride: int, format: str | None = None) -> list[Timeline]:
         """Classify a sliding window over each input sequence (long recordings).
@@ -466,11 +271,6 @@ def load(checkpoint: str | Path, *, device: str | torch.device = "cpu") -> Loade
     load_for_inference(model, payload["model"], path)
     model.to(device).eval()
     return LoadedModel(model, config, task, pipeline, layout, [str(c) for c in classes], channels, has_score, path)
-
-
-def _normalised(features: np.ndarray) -> np.ndarray:
-    """Rows divided by their L2 norm (as the retrieval test does)."""
-    return features / (np.linalg.norm(features, axis=1, keepdims=True) + 1e-12)
 
 
 def _frames(sample: Sample, start: int, stop: int) -> Sample:

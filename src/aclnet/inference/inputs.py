@@ -33,7 +33,7 @@ score is separate; a 2D model without scores refuses C = 3 and a 3D model refuse
 frame; no NaN or infinite value; not every frame all zeros (frames partly or wholly zero among others are
 fine: missing joints are zeros). Scores given to a model trained without them are dropped. More persons
 than the model's are cut and fewer padded by the pipeline (`pad_persons`). Sequences shorter than the
-clip are the pipeline's business: see `aclnet.api.LoadedModel.short_sequence_rule`.
+clip are the pipeline's business: see `aclnet.inference.loading.LoadedModel.short_sequence_rule`.
 """
 
 from __future__ import annotations

@@ -15,7 +15,7 @@ from aclnet.data.annotations import write_annotations
 from aclnet.data.sample import SampleSet
 from aclnet.data.synthetic import make_action_dataset, make_gait_dataset
 from aclnet.errors import InputError
-from aclnet.predict import TIMELINE_COLUMNS, add_predict_parser
+from aclnet.inference.predict import TIMELINE_COLUMNS, add_predict_parser
 
 
 def predict(*argv: str) -> None:

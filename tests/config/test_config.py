@@ -5,7 +5,8 @@ from __future__ import annotations
 import pytest
 
 from aclnet.cli import main
-from aclnet.engine.config import MODALITIES, list_configs, load_config, parse_overrides, validate_config
+from aclnet.config import list_configs, load_config, parse_overrides, validate_config
+from aclnet.data.transforms import MODALITIES
 from aclnet.errors import InputError
 from aclnet.tasks.components import loss_constants
 

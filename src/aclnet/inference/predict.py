@@ -11,7 +11,7 @@ end_frame (included), class, probability) and a plot beside it (same name, `.png
 re-identification checkpoint prints each input's embedding dimension and norm (`--out` .json or .csv: the
 L2-normalised embeddings; `.npz`: a gallery file of embeddings, identities and names); with `--gallery` (such
 an `.npz`, or a file or folder of gallery sequences whose identities are their samples' classes) it prints the
-nearest top-k identities with their distances. Inputs and their rules: `aclnet.inputs`. Existing output files
+nearest top-k identities with their distances. Inputs and their rules: `aclnet.inference.inputs`. Existing output files
 are replaced only with `--force`. Handlers raise InputError for bad input; the main CLI turns it into exit 2.
 """
 
@@ -33,7 +33,7 @@ from aclnet.errors import InputError
 def add_predict_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
     """Add `predict` to the main parser's subcommands; returns its parser."""
     from aclnet.data.formats import FORMATS
-    from aclnet.inputs import ARRAY_FORMAT
+    from aclnet.inference.inputs import ARRAY_FORMAT
 
     formats = [ARRAY_FORMAT, *FORMATS]
     parser = subparsers.add_parser(
@@ -62,7 +62,8 @@ def add_predict_parser(subparsers: argparse._SubParsersAction) -> argparse.Argum
 
 def cmd_predict(args: argparse.Namespace) -> None:
     """Run the checkpoint on the inputs; print a table and write `--out`."""
-    from aclnet.api import Gallery, load
+    from aclnet.inference.loading import load
+    from aclnet.inference.results import Gallery
 
     _check_numbers(args)
     out = Path(args.out) if args.out else None
@@ -243,7 +244,7 @@ def write_predictions(predictions: Sequence[Any], path: Path, model: Any) -> Non
 def write_embeddings(names: Sequence[str], identities: Sequence[str], embeddings: np.ndarray, path: Path,
                      model: Any) -> None:
     """JSON: per input its identity and embedding; CSV: input, identity, e0..e{D-1}; NPZ: a gallery file."""
-    from aclnet.api import Gallery
+    from aclnet.inference.results import Gallery
 
     suffix = path.suffix.lower()
     if suffix == ".npz":

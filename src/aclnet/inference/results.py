@@ -1,0 +1,208 @@
+"""What a loaded model answers: predictions, timelines of a sliding window, and galleries of embeddings to
+match probes against."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from aclnet.engine.retrieval import euclidean_distances, normalised_rows
+from aclnet.errors import InputError
+
+
+@dataclass(frozen=True)
+class ClassScore:
+    """One class of a prediction: its name, its index in `LoadedModel.classes` and its probability."""
+
+    name: str
+    index: int
+    probability: float
+
+
+@dataclass(frozen=True)
+class Prediction:
+    """The classes of one input sequence.
+
+    Attributes:
+        input: the sequence's name (file name, `FILE.npz:KEY`, sample id, or `input[i]` for arrays).
+        top_k: the k most probable classes, most probable first.
+        probabilities: (num_classes,) clip-averaged softmax probabilities of every class (they sum to 1).
+    """
+
+    input: str
+    top_k: tuple[ClassScore, ...]
+    probabilities: np.ndarray
+
+    @property
+    def label(self) -> str:
+        """The most probable class."""
+        return self.top_k[0].name
+
+    @property
+    def probability(self) -> float:
+        """The probability of the most probable class."""
+        return self.top_k[0].probability
+
+
+@dataclass(frozen=True)
+class Window:
+    """One window of a timeline: frames `start` to `end` (both included, 0-based rows of the sequence), its
+    most probable class (name and index) and that class's probability."""
+
+    start: int
+    end: int
+    label: str
+    index: int
+    probability: float
+
+
+@dataclass(frozen=True)
+class Timeline:
+    """Classes of a sliding window over one sequence.
+
+    Windows of `window` frames start at frames 0, stride, 2 * stride, ...: there are
+    floor((num_frames - window) / stride) + 1 of them, the last ending at or before the last frame (the
+    frames after it, fewer than `stride`, are in no window). A sequence shorter than `window` gets one window,
+    the whole sequence. Each window goes through the test pipeline as a sequence of its own.
+
+    Attributes:
+        input: the sequence's name.
+        num_frames: frames of the whole sequence.
+        window: frames per window.
+        stride: frames between window starts.
+        classes: the model's class names.
+        starts: (W,) first frame of each window.
+        probabilities: (W, num_classes) clip-averaged softmax probabilities of each window.
+    """
+
+    input: str
+    num_frames: int
+    window: int
+    stride: int
+    classes: list[str]
+    starts: np.ndarray
+    probabilities: np.ndarray
+
+    @property
+    def ends(self) -> np.ndarray:
+        """(W,) last frame of each window (included)."""
+        return np.minimum(self.starts + self.window, self.num_frames) - 1
+
+    @property
+    def windows(self) -> list[Window]:
+        """Every window with its most probable class."""
+        top = self.probabilities.argmax(1)
+        return [Window(int(a), int(b), self.classes[k], int(k), float(p[k]))
+                for a, b, k, p in zip(self.starts, self.ends, top, self.probabilities)]
+
+    def frame_probabilities(self) -> np.ndarray:
+        """(num_frames, num_classes): each frame's mean probabilities over the windows that cover it; the
+        frames after the last window take the last window's."""
+        sums = np.zeros((self.num_frames, self.probabilities.shape[1]))
+        counts = np.zeros(self.num_frames)
+        for start, end, p in zip(self.starts, self.ends, self.probabilities):
+            sums[start:end + 1] += p
+            counts[start:end + 1] += 1
+        last = int(self.ends[-1])
+        sums[last + 1:] = self.probabilities[-1]
+        counts[last + 1:] = 1
+        return sums / counts[:, None]
+
+    def frame_labels(self) -> np.ndarray:
+        """(num_frames,) class index of every frame: the argmax of `frame_probabilities`."""
+        return self.frame_probabilities().argmax(1)
+
+
+@dataclass(frozen=True)
+class Match:
+    """A gallery identity near a probe: the identity, the distance of its nearest gallery sequence (Euclidean
+    between L2-normalised embeddings, 0 to 2) and that sequence's name."""
+
+    identity: str
+    distance: float
+    sequence: str
+
+
+@dataclass(frozen=True)
+class Gallery:
+    """Embeddings of known sequences with their identities, to match probes against.
+
+    Attributes:
+        embeddings: (G, D) L2-normalised embeddings.
+        identities: (G,) identity of each sequence.
+        names: (G,) name of each sequence.
+    """
+
+    embeddings: np.ndarray
+    identities: list[str]
+    names: list[str]
+
+    def __post_init__(self) -> None:
+        if self.embeddings.ndim != 2 or not len(self.identities) == len(self.names) == len(self.embeddings):
+            raise InputError(f"a gallery needs (G, D) embeddings and G identities and names; given embeddings "
+                             f"{self.embeddings.shape}, {len(self.identities)} identities, {len(self.names)} names")
+
+    @classmethod
+    def load(cls, path: str | Path) -> Gallery:
+        """A gallery from an `.npz` written by `save` (`aclnet predict GAIT.pt ... --out gallery.npz`).
+
+        Args:
+            path: the file; it holds `embeddings` (G, D), `identities` (G,) and `names` (G,).
+        """
+        path = Path(path)
+        try:
+            with np.load(path, allow_pickle=False) as data:
+                arrays = {key: data[key] for key in data.files}
+        except (OSError, ValueError) as exc:
+            raise InputError(f"{path}: cannot read as a NumPy .npz archive ({exc})") from exc
+        missing = [key for key in ("embeddings", "identities") if key not in arrays]
+        if missing:
+            raise InputError(f"{path}: not a gallery file: no {missing} (it holds {sorted(arrays)}); write one with "
+                             "`aclnet predict CHECKPOINT SEQUENCES... --out gallery.npz`")
+        embeddings = arrays["embeddings"].astype(np.float64)
+        if embeddings.ndim != 2 or not np.isfinite(embeddings).all():
+            raise InputError(f"{path}: 'embeddings' must be a finite (G, D) array, given shape {embeddings.shape}")
+        identities = [str(x) for x in arrays["identities"]]
+        names = [str(x) for x in arrays.get("names", np.array(identities))]
+        return cls(normalised_rows(embeddings), identities, names)
+
+    def save(self, path: str | Path) -> None:
+        """Write `embeddings`, `identities` and `names` to an `.npz` file (atomically)."""
+        import io
+
+        from aclnet.fileio import atomic_write_bytes
+
+        buffer = io.BytesIO()
+        np.savez(buffer, embeddings=self.embeddings.astype(np.float32), identities=np.array(self.identities, dtype=str),
+                 names=np.array(self.names, dtype=str))
+        atomic_write_bytes(Path(path), buffer.getvalue())
+
+    def match(self, embeddings: np.ndarray, *, top_k: int = 5) -> list[list[Match]]:
+        """The nearest `top_k` identities of each probe, nearest first.
+
+        Args:
+            embeddings: (P, D) probe embeddings (normalised here again; `LoadedModel.embed` output).
+            top_k: identities per probe; each identity counts once, at its nearest gallery sequence
+                (ties: the earlier gallery sequence).
+        """
+        if top_k < 1:
+            raise InputError(f"top_k must be >= 1, got {top_k}")
+        probes = np.asarray(embeddings, dtype=np.float64)
+        if probes.ndim != 2 or probes.shape[1] != self.embeddings.shape[1]:
+            raise InputError(f"the probes' embeddings have shape {probes.shape}, the gallery's "
+                             f"{self.embeddings.shape}: expected (P, {self.embeddings.shape[1]}) (same model?)")
+        distances = euclidean_distances(normalised_rows(probes), self.embeddings)
+        results = []
+        for row in distances:
+            found: list[Match] = []
+            seen: set[str] = set()
+            for j in np.argsort(row, kind="stable"):
+                if self.identities[j] not in seen:
+                    seen.add(self.identities[j])
+                    found.append(Match(self.identities[j], float(row[j]), self.names[j]))
+                    if len(found) == top_k:
+                        break
+            results.append(found)
+        return results
