@@ -9,7 +9,7 @@ import torch
 
 from aclnet.data import transforms as tf
 from aclnet.data.pipeline import (
-    STEP_PARAMS,
+    STEPS,
     build_pipeline,
     kinetics_steps,
     ntu_steps,
@@ -554,7 +554,7 @@ def test_pipeline_rejects_unknown_step() -> None:
         build_pipeline(["pre_normalize_3d", {"rotate": {}}], NTU, test_mode=False)
     message = str(err.value)
     assert "step #2" in message and "'rotate'" in message
-    assert all(name in message for name in STEP_PARAMS)
+    assert all(name in message for name in STEPS)
 
 
 def test_pipeline_rejects_unknown_parameter() -> None:
@@ -664,7 +664,7 @@ def test_swap_left_right_step() -> None:
     np.testing.assert_array_equal(out[0], kp[:, :, list(NTU.flip_index)])
     test = build_pipeline(steps, NTU, test_mode=True)(sample, np.random.default_rng(0))
     np.testing.assert_array_equal(test[0], kp)  # not run at test time
-    assert STEP_PARAMS["swap_left_right"]().p == 0.5
+    assert STEPS["swap_left_right"]().p == 0.5
     with pytest.raises(InputError, match=r"'swap_left_right': parameter 'p'"):
         build_pipeline([{"swap_left_right": {"p": 1.5}}], NTU, test_mode=False)
     with pytest.raises(InputError, match="'swap_left_right' works on joints"):

@@ -1,8 +1,8 @@
 """Pipelines declared in configuration: a list of named steps with validated parameters.
 
 A step is written `"name"` (default parameters) or `{"name": {parameter: value}}`. Every step's
-parameters are a pydantic model (`STEP_PARAMS`); unknown steps, unknown parameters, wrong types
-and impossible orders are `InputError`s at build time. `Pipeline(sample, rng)` returns float32
+parameters and its function are one class (`Step`, registered in `STEPS`); unknown steps, unknown
+parameters, wrong types and impossible orders are `InputError`s at build time. `Pipeline(sample, rng)` returns float32
 (clips, M, T, V, C') for the model.
 
 Order rules: joint-space steps (normalisation, augmentation, COCO -> coco_new) come before
@@ -16,7 +16,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Any, ClassVar, Literal
 
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, ValidationInfo, field_validator
@@ -27,178 +27,6 @@ from aclnet.errors import InputError
 from aclnet.skeleton import BUILTIN_LAYOUTS, Layout
 
 StepKind = Literal["joints", "augment", "temporal", "features", "persons"]
-
-
-class StepParams(BaseModel):
-    """Base of every step's parameters: unknown keys are errors."""
-
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-    @field_validator("*", mode="before")
-    @classmethod
-    def _no_bool_for_numbers(cls, value: object, info: ValidationInfo) -> object:
-        """Refuse true/false where a number is meant (pydantic would read them as 1/0)."""
-        if isinstance(value, bool) and cls.model_fields[str(info.field_name)].annotation is not bool:
-            raise ValueError("expected a number, got a boolean")
-        return value
-
-
-class PreNormalize3DParams(StepParams):
-    """PYSKL's PreNormalize3D: drop empty frames, center on the main person, optionally align the spine."""
-
-    align_spine: bool = Field(
-        True, description="Rotate so that the zaxis vector lies on +z, then the xaxis vector on +x."
-    )
-    center_joint: int | None = Field(
-        None, ge=0,
-        description="Joint subtracted as origin; None: joint 1 for 25 joints (PYSKL), else the layout's center.",
-    )
-    zaxis: tuple[int, int] = Field(
-        (0, 1), description="(a, b): the vector from joint a to joint b is turned onto +z (NTU: spine base -> mid)."
-    )
-    xaxis: tuple[int, int] = Field(
-        (8, 4),
-        description="(a, b): the vector from joint b to joint a is turned onto +x (NTU: left -> right shoulder).",
-    )
-
-
-class Normalize2DParams(StepParams):
-    """PYSKL's PreNormalize2D: pixel coordinates to [-1, 1], low-score joints zeroed."""
-
-    mode: Literal["fix", "auto"] = Field(
-        "fix", description="'fix': scale by the image size; 'auto': by the box of confident joints."
-    )
-    threshold: float = Field(0.01, description="Joints with score <= threshold get x = y = 0.")
-    default_img_shape: tuple[int, int] = Field(
-        (1080, 1920), description="(height, width) used when a sample has no img_shape (PYSKL's default)."
-    )
-
-
-class NoParams(StepParams):
-    """A step without parameters."""
-
-
-class RandomRotateParams(StepParams):
-    """Random rotation (training only)."""
-
-    max_angle: float = Field(0.3, ge=0, description="Largest rotation angle in radians, per axis.")
-
-
-class RandomScaleParams(StepParams):
-    """Random per-channel scaling (training only)."""
-
-    scale: float | tuple[float, ...] = Field(0.2, description="Each channel times 1 + u * scale, u uniform in [-1, 1].")
-
-
-class RandomShearParams(StepParams):
-    """Random shear (training only)."""
-
-    shear: float = Field(0.3, ge=0, description="Off-diagonal shear coefficients uniform in [-shear, shear].")
-
-
-class RandomFlipParams(StepParams):
-    """Random left/right mirroring with the layout's flip pairs (training only)."""
-
-    p: float = Field(0.5, ge=0, le=1, description="Probability of mirroring a sample.")
-    use_image_width: bool = Field(
-        False, description="Mirror pixel coordinates as width - x (needs img_shape); else x -> -x."
-    )
-
-
-class SwapLeftRightParams(StepParams):
-    """Exchange the layout's left and right joints, coordinates unchanged (the release's Spatial_Flip;
-    training only)."""
-
-    p: float = Field(0.5, ge=0, le=1, allow_inf_nan=False, description="Probability of swapping a sample.")
-
-
-class PartDropParams(StepParams):
-    """Zero one limb group with probability p (training only)."""
-
-    p: float = Field(0.2, ge=0, le=1, description="Probability of zeroing one of the four limb groups.")
-
-
-class MirrorAboutCenterParams(StepParams):
-    """GaitGraph's MirrorPoses: x -> 2c - x about each pose's mean x, joints not swapped (training only)."""
-
-    p: float = Field(0.5, ge=0, le=1, allow_inf_nan=False, description="Probability of mirroring a sample.")
-
-
-class ReverseTimeParams(StepParams):
-    """GaitGraph's FlipSequence: the frames in reverse order (training only)."""
-
-    p: float = Field(0.5, ge=0, le=1, allow_inf_nan=False, description="Probability of reversing a sample.")
-
-
-class PointNoiseParams(StepParams):
-    """GaitGraph's PointNoise: Gaussian noise on every coordinate in every frame (training only)."""
-
-    std: float = Field(
-        0.05, ge=0, allow_inf_nan=False,
-        description="Standard deviation in the units of the coordinates (GaitGraph: pixels, 0.05).",
-    )
-    noise_score: bool = Field(
-        False, description="Noise the score too (GaitGraph does: its score is the third channel)."
-    )
-
-
-class JointNoiseParams(StepParams):
-    """GaitGraph's JointNoise: one Gaussian offset per joint, the same in every frame (training only)."""
-
-    std: float = Field(
-        0.25, ge=0, allow_inf_nan=False,
-        description="Standard deviation in the units of the coordinates (GaitGraph's code: 0.25 pixels).",
-    )
-
-
-class TemporalWindowParams(StepParams):
-    """A contiguous window of frames: random in training, the centre window at test time."""
-
-    length: int = Field(60, ge=1, description="Frames in the window.")
-    short: tf.ShortWindow = Field(
-        "loop",
-        description="Sequences shorter than length: 'loop' (repeat from a random start, 0 at test), "
-        "'pad' (zeros after the last frame) or 'error'.",
-    )
-
-
-class UniformSampleParams(StepParams):
-    """PYSKL's uniform sampling into clips; deterministic per sample at test time."""
-
-    clip_len: int = Field(100, ge=1, description="Frames per clip.")
-    p_interval: tuple[float, float] = Field(
-        (1.0, 1.0), description="Share of the frames each clip is drawn from (random in this range)."
-    )
-    seed: int = Field(tf.PYSKL_TEST_SEED, description="Random seed reset before every sample at test time.")
-    short_test_start: tf.ShortTestStart = Field(
-        "random",
-        description="Test-time start of clips from sequences shorter than clip_len: "
-        "'random' (NTU) or 'spread' (Kinetics).",
-    )
-
-
-class RandomCropResizeParams(StepParams):
-    """Temporal crop resized by linear interpolation (centred at test time)."""
-
-    ratio: tuple[float, float] = Field((0.5, 1.0), description="Share of the frames kept by the random crop.")
-    test_ratio: float = Field(0.95, gt=0, le=1, description="Share kept by the centred crop at test time.")
-    length: int = Field(64, ge=1, description="Frames after resizing.")
-    min_length: int = Field(1, ge=1, description="Shortest crop in frames.")
-
-
-class ModalityParams(StepParams):
-    """The features given to the model; 2D scores become each feature's last channel."""
-
-    name: str = Field("j", description="Features j, b, k, jm, bm, km or a '+' concatenation such as 'j+b'.")
-    score_mode: tf.ScoreMode = Field(
-        "released", description="2D scores: 'released' (bones mean, others difference) or 'mean' (all means)."
-    )
-
-
-class PadPersonsParams(StepParams):
-    """Fixed number of persons so that samples stack into batches."""
-
-    num_persons: int = Field(2, ge=1, description="Persons per sample after zero padding or truncation.")
 
 
 @dataclass
@@ -223,236 +51,433 @@ class _Context:
     where: str
 
 
-# Step builders: each checks its parameters against the layout at build time and returns the
-# function that runs the step on the arrays in flight (in place on `_State`).
+class Step(BaseModel):
+    """A pipeline step, one declared unit: its parameters (the fields, validated) and what it does (`bind`).
+
+    A subclass names itself (`step`) and its kind, and registers in `STEPS` by being defined: adding a step,
+    augmentation or otherwise, is one class. `bind` checks the parameters against the layout of the step's
+    input at build time and returns the function that runs the step on the arrays in flight.
+    """
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    step: ClassVar[str]
+    kind: ClassVar[StepKind]
+    next_layout: ClassVar[str | None] = None
+    """The layout of the step's output, when it changes the joints (else its input's)."""
+
+    @classmethod
+    def __pydantic_init_subclass__(cls, **kwargs: Any) -> None:
+        super().__pydantic_init_subclass__(**kwargs)
+        if "step" in cls.__dict__:
+            STEPS[cls.step] = cls
+
+    @field_validator("*", mode="before")
+    @classmethod
+    def _no_bool_for_numbers(cls, value: object, info: ValidationInfo) -> object:
+        """Refuse true/false where a number is meant (pydantic would read them as 1/0)."""
+        if isinstance(value, bool) and cls.model_fields[str(info.field_name)].annotation is not bool:
+            raise ValueError("expected a number, got a boolean")
+        return value
 
+    def bind(self, ctx: _Context) -> Apply:
+        """The function that runs the step (in place on `_State`), its parameters checked against `ctx`."""
+        raise NotImplementedError
 
-def _pre_normalize_3d(params: PreNormalize3DParams, ctx: _Context) -> Apply:
-    joints = [params.center_joint] if params.center_joint is not None else []
-    joints += [*params.zaxis, *params.xaxis] if params.align_spine else []
-    bad = [j for j in joints if not 0 <= j < ctx.layout.num_joints]
-    if bad:
-        last = ctx.layout.num_joints - 1
-        raise InputError(f"{ctx.where}: joints {bad} are outside 0..{last} of layout '{ctx.layout.name}'")
-    options = params.model_dump()
-    if params.center_joint is None and ctx.layout.num_joints != 25:
-        options["center_joint"] = ctx.layout.center  # PYSKL's "last joint" fits no layout but its own
 
-    def apply(state: _State, rng: np.random.Generator) -> None:
-        kp, score = tf.pre_normalize_3d(state.keypoint[0], None if state.score is None else state.score[0], **options)
-        state.keypoint, state.score = kp[None], None if score is None else score[None]
+STEPS: dict[str, type[Step]] = {}
+"""Every step by name (for configurations, documentation and schemas); filled by the `Step` subclasses."""
 
-    return apply
 
+class PreNormalize3D(Step):
+    """PYSKL's PreNormalize3D: drop empty frames, center on the main person, optionally align the spine."""
 
-def _normalize_2d(params: Normalize2DParams, ctx: _Context) -> Apply:
-    def apply(state: _State, rng: np.random.Generator) -> None:
-        shape = state.img_shape or params.default_img_shape
-        state.keypoint, state.score = tf.normalize_2d(
-            state.keypoint, state.score, shape, mode=params.mode, threshold=params.threshold
-        )
+    step: ClassVar[str] = "pre_normalize_3d"
+    kind: ClassVar[StepKind] = "joints"
 
-    return apply
+    align_spine: bool = Field(
+        True, description="Rotate so that the zaxis vector lies on +z, then the xaxis vector on +x."
+    )
+    center_joint: int | None = Field(
+        None, ge=0,
+        description="Joint subtracted as origin; None: joint 1 for 25 joints (PYSKL), else the layout's center.",
+    )
+    zaxis: tuple[int, int] = Field(
+        (0, 1), description="(a, b): the vector from joint a to joint b is turned onto +z (NTU: spine base -> mid)."
+    )
+    xaxis: tuple[int, int] = Field(
+        (8, 4),
+        description="(a, b): the vector from joint b to joint a is turned onto +x (NTU: left -> right shoulder).",
+    )
 
+    def bind(self, ctx: _Context) -> Apply:
+        joints = [self.center_joint] if self.center_joint is not None else []
+        joints += [*self.zaxis, *self.xaxis] if self.align_spine else []
+        bad = [j for j in joints if not 0 <= j < ctx.layout.num_joints]
+        if bad:
+            last = ctx.layout.num_joints - 1
+            raise InputError(f"{ctx.where}: joints {bad} are outside 0..{last} of layout '{ctx.layout.name}'")
+        options = self.model_dump()
+        if self.center_joint is None and ctx.layout.num_joints != 25:
+            options["center_joint"] = ctx.layout.center  # PYSKL's "last joint" fits no layout but its own
 
-def _coco_to_coco_new(params: NoParams, ctx: _Context) -> Apply:
-    if ctx.layout.name != "coco":
-        raise InputError(f"{ctx.where}: needs data in the 'coco' layout, the data here is in '{ctx.layout.name}'")
+        def apply(state: _State, rng: np.random.Generator) -> None:
+            score = None if state.score is None else state.score[0]
+            kp, score = tf.pre_normalize_3d(state.keypoint[0], score, **options)
+            state.keypoint, state.score = kp[None], None if score is None else score[None]
 
-    def apply(state: _State, rng: np.random.Generator) -> None:
-        state.keypoint, state.score = tf.coco_to_coco_new(state.keypoint, state.score)
+        return apply
 
-    return apply
 
+class Normalize2D(Step):
+    """PYSKL's PreNormalize2D: pixel coordinates to [-1, 1], low-score joints zeroed."""
 
-def _random_rotate(params: RandomRotateParams, ctx: _Context) -> Apply:
-    def apply(state: _State, rng: np.random.Generator) -> None:
-        state.keypoint = tf.random_rotate(state.keypoint, rng, params.max_angle)
+    step: ClassVar[str] = "normalize_2d"
+    kind: ClassVar[StepKind] = "joints"
 
-    return apply
+    mode: Literal["fix", "auto"] = Field(
+        "fix", description="'fix': scale by the image size; 'auto': by the box of confident joints."
+    )
+    threshold: float = Field(0.01, description="Joints with score <= threshold get x = y = 0.")
+    default_img_shape: tuple[int, int] = Field(
+        (1080, 1920), description="(height, width) used when a sample has no img_shape (PYSKL's default)."
+    )
 
+    def bind(self, ctx: _Context) -> Apply:
+        def apply(state: _State, rng: np.random.Generator) -> None:
+            shape = state.img_shape or self.default_img_shape
+            state.keypoint, state.score = tf.normalize_2d(
+                state.keypoint, state.score, shape, mode=self.mode, threshold=self.threshold
+            )
 
-def _random_scale(params: RandomScaleParams, ctx: _Context) -> Apply:
-    def apply(state: _State, rng: np.random.Generator) -> None:
-        channels = state.keypoint.shape[-1]
-        if isinstance(params.scale, tuple) and len(params.scale) != channels:
-            raise InputError(f"random_scale: {len(params.scale)} scales for {channels} channels")
-        state.keypoint = tf.random_scale(state.keypoint, rng, params.scale)
+        return apply
 
-    return apply
 
+class CocoToCocoNew(Step):
+    """COCO-17 to the release's 20-joint coco_new layout: mid-hip, mid-spine and mid-shoulder added."""
 
-def _random_shear(params: RandomShearParams, ctx: _Context) -> Apply:
-    def apply(state: _State, rng: np.random.Generator) -> None:
-        state.keypoint = tf.random_shear(state.keypoint, rng, params.shear)
+    step: ClassVar[str] = "coco_to_coco_new"
+    kind: ClassVar[StepKind] = "joints"
+    next_layout: ClassVar[str | None] = "coco_new"
 
-    return apply
+    def bind(self, ctx: _Context) -> Apply:
+        if ctx.layout.name != "coco":
+            raise InputError(f"{ctx.where}: needs data in the 'coco' layout, the data here is in '{ctx.layout.name}'")
 
+        def apply(state: _State, rng: np.random.Generator) -> None:
+            state.keypoint, state.score = tf.coco_to_coco_new(state.keypoint, state.score)
 
-def _random_flip(params: RandomFlipParams, ctx: _Context) -> Apply:
-    layout = ctx.layout
+        return apply
 
-    def apply(state: _State, rng: np.random.Generator) -> None:
-        width = None
-        if params.use_image_width:
-            if state.img_shape is None:
-                raise InputError("random_flip: use_image_width is set but the sample has no img_shape")
-            width = float(state.img_shape[1])
-        state.keypoint, state.score = tf.random_flip(state.keypoint, state.score, layout, width, rng, params.p)
 
-    return apply
+class RandomRotate(Step):
+    """Random rotation (training only)."""
 
+    step: ClassVar[str] = "random_rotate"
+    kind: ClassVar[StepKind] = "augment"
 
-def _swap_left_right(params: SwapLeftRightParams, ctx: _Context) -> Apply:
-    if not ctx.layout.flip_pairs:
-        raise InputError(f"{ctx.where}: layout '{ctx.layout.name}' has no left/right joint pairs to swap")
-    order = ctx.layout.flip_index
+    max_angle: float = Field(0.3, ge=0, description="Largest rotation angle in radians, per axis.")
 
-    def apply(state: _State, rng: np.random.Generator) -> None:
-        state.keypoint, state.score = tf.swap_left_right(state.keypoint, state.score, order, rng, params.p)
+    def bind(self, ctx: _Context) -> Apply:
+        def apply(state: _State, rng: np.random.Generator) -> None:
+            state.keypoint = tf.random_rotate(state.keypoint, rng, self.max_angle)
 
-    return apply
+        return apply
 
 
-def _part_drop(params: PartDropParams, ctx: _Context) -> Apply:
-    try:
-        groups = tf.limb_groups(ctx.layout)
-    except InputError as err:
-        raise InputError(f"{ctx.where}: {err}") from None
+class RandomScale(Step):
+    """Random per-channel scaling (training only)."""
 
-    def apply(state: _State, rng: np.random.Generator) -> None:
-        state.keypoint, state.score = tf.part_drop(state.keypoint, state.score, groups, rng, params.p)
+    step: ClassVar[str] = "random_scale"
+    kind: ClassVar[StepKind] = "augment"
 
-    return apply
+    scale: float | tuple[float, ...] = Field(0.2, description="Each channel times 1 + u * scale, u uniform in [-1, 1].")
 
+    def bind(self, ctx: _Context) -> Apply:
+        def apply(state: _State, rng: np.random.Generator) -> None:
+            channels = state.keypoint.shape[-1]
+            if isinstance(self.scale, tuple) and len(self.scale) != channels:
+                raise InputError(f"random_scale: {len(self.scale)} scales for {channels} channels")
+            state.keypoint = tf.random_scale(state.keypoint, rng, self.scale)
 
-def _mirror_about_center(params: MirrorAboutCenterParams, ctx: _Context) -> Apply:
-    def apply(state: _State, rng: np.random.Generator) -> None:
-        state.keypoint = tf.random_mirror_about_center(state.keypoint, rng, params.p)
+        return apply
 
-    return apply
 
+class RandomShear(Step):
+    """Random shear (training only)."""
 
-def _reverse_time(params: ReverseTimeParams, ctx: _Context) -> Apply:
-    def apply(state: _State, rng: np.random.Generator) -> None:
-        state.keypoint, state.score = tf.random_reverse_time(state.keypoint, state.score, rng, params.p)
+    step: ClassVar[str] = "random_shear"
+    kind: ClassVar[StepKind] = "augment"
 
-    return apply
+    shear: float = Field(0.3, ge=0, description="Off-diagonal shear coefficients uniform in [-shear, shear].")
 
+    def bind(self, ctx: _Context) -> Apply:
+        def apply(state: _State, rng: np.random.Generator) -> None:
+            state.keypoint = tf.random_shear(state.keypoint, rng, self.shear)
 
-def _point_noise(params: PointNoiseParams, ctx: _Context) -> Apply:
-    def apply(state: _State, rng: np.random.Generator) -> None:
-        state.keypoint, state.score = tf.point_noise(
-            state.keypoint, state.score, rng, params.std, noise_score=params.noise_score
-        )
+        return apply
 
-    return apply
 
+class RandomFlip(Step):
+    """Random left/right mirroring with the layout's flip pairs (training only)."""
 
-def _joint_noise(params: JointNoiseParams, ctx: _Context) -> Apply:
-    def apply(state: _State, rng: np.random.Generator) -> None:
-        state.keypoint = tf.joint_noise(state.keypoint, rng, params.std)
+    step: ClassVar[str] = "random_flip"
+    kind: ClassVar[StepKind] = "augment"
 
-    return apply
+    p: float = Field(0.5, ge=0, le=1, description="Probability of mirroring a sample.")
+    use_image_width: bool = Field(
+        False, description="Mirror pixel coordinates as width - x (needs img_shape); else x -> -x."
+    )
 
+    def bind(self, ctx: _Context) -> Apply:
+        layout = ctx.layout
 
-def _temporal_window(params: TemporalWindowParams, ctx: _Context) -> Apply:
-    def apply(state: _State, rng: np.random.Generator) -> None:
-        state.keypoint, state.score = tf.temporal_window(
-            state.keypoint, state.score, None if ctx.test_mode else rng, length=params.length, short=params.short
-        )
+        def apply(state: _State, rng: np.random.Generator) -> None:
+            width = None
+            if self.use_image_width:
+                if state.img_shape is None:
+                    raise InputError("random_flip: use_image_width is set but the sample has no img_shape")
+                width = float(state.img_shape[1])
+            state.keypoint, state.score = tf.random_flip(state.keypoint, state.score, layout, width, rng, self.p)
 
-    return apply
+        return apply
 
 
-def _uniform_sample(params: UniformSampleParams, ctx: _Context) -> Apply:
-    low, high = params.p_interval
-    if not 0 < low <= high <= 1:
-        raise InputError(f"{ctx.where}: p_interval {params.p_interval} must satisfy 0 < low <= high <= 1")
+class SwapLeftRight(Step):
+    """Exchange the layout's left and right joints, coordinates unchanged (the release's Spatial_Flip;
+    training only)."""
 
-    def apply(state: _State, rng: np.random.Generator) -> None:
-        indices = tf.uniform_sample_indices(
-            state.keypoint.shape[2], params.clip_len, ctx.num_clips, rng,
-            test_mode=ctx.test_mode, p_interval=params.p_interval, seed=params.seed,
-            short_test_start=params.short_test_start,
-        )
-        state.keypoint = tf.take_frames(state.keypoint[0], indices, frame_axis=1)
-        if state.score is not None:
-            state.score = tf.take_frames(state.score[0], indices, frame_axis=1)
+    step: ClassVar[str] = "swap_left_right"
+    kind: ClassVar[StepKind] = "augment"
 
-    return apply
+    p: float = Field(0.5, ge=0, le=1, allow_inf_nan=False, description="Probability of swapping a sample.")
 
+    def bind(self, ctx: _Context) -> Apply:
+        if not ctx.layout.flip_pairs:
+            raise InputError(f"{ctx.where}: layout '{ctx.layout.name}' has no left/right joint pairs to swap")
+        order = ctx.layout.flip_index
 
-def _random_crop_resize(params: RandomCropResizeParams, ctx: _Context) -> Apply:
-    low, high = params.ratio
-    if not 0 < low <= high <= 1:
-        raise InputError(f"{ctx.where}: ratio {params.ratio} must satisfy 0 < low <= high <= 1")
-    ratio = (params.test_ratio, params.test_ratio) if ctx.test_mode else params.ratio
+        def apply(state: _State, rng: np.random.Generator) -> None:
+            state.keypoint, state.score = tf.swap_left_right(state.keypoint, state.score, order, rng, self.p)
 
-    def apply(state: _State, rng: np.random.Generator) -> None:
-        state.keypoint, state.score = tf.random_crop_resize(
-            state.keypoint, state.score, None if ctx.test_mode else rng,
-            ratio=ratio, length=params.length, min_length=params.min_length,
-        )
+        return apply
 
-    return apply
 
+class PartDrop(Step):
+    """Zero one limb group with probability p (training only)."""
 
-def _modality(params: ModalityParams, ctx: _Context) -> Apply:
-    try:
-        tf.parse_modality(params.name)
-    except InputError as err:
-        raise InputError(f"{ctx.where}: {err}") from None
-    layout = ctx.layout
+    step: ClassVar[str] = "part_drop"
+    kind: ClassVar[StepKind] = "augment"
 
-    def apply(state: _State, rng: np.random.Generator) -> None:
-        state.keypoint = tf.modality(state.keypoint, state.score, layout, params.name, score_mode=params.score_mode)
-        state.score = None
+    p: float = Field(0.2, ge=0, le=1, description="Probability of zeroing one of the four limb groups.")
 
-    return apply
+    def bind(self, ctx: _Context) -> Apply:
+        try:
+            groups = tf.limb_groups(ctx.layout)
+        except InputError as err:
+            raise InputError(f"{ctx.where}: {err}") from None
 
+        def apply(state: _State, rng: np.random.Generator) -> None:
+            state.keypoint, state.score = tf.part_drop(state.keypoint, state.score, groups, rng, self.p)
 
-def _pad_persons(params: PadPersonsParams, ctx: _Context) -> Apply:
-    def apply(state: _State, rng: np.random.Generator) -> None:
-        state.keypoint, state.score = tf.pad_persons(state.keypoint, state.score, params.num_persons)
+        return apply
 
-    return apply
 
+class MirrorAboutCenter(Step):
+    """GaitGraph's MirrorPoses: x -> 2c - x about each pose's mean x, joints not swapped (training only)."""
 
-@dataclass(frozen=True)
-class _StepType:
-    params: type[StepParams]
-    kind: StepKind
-    make: Callable[[Any, _Context], Apply]
-    next_layout: str | None = None
+    step: ClassVar[str] = "mirror_about_center"
+    kind: ClassVar[StepKind] = "augment"
 
+    p: float = Field(0.5, ge=0, le=1, allow_inf_nan=False, description="Probability of mirroring a sample.")
 
-_STEPS: dict[str, _StepType] = {
-    "pre_normalize_3d": _StepType(PreNormalize3DParams, "joints", _pre_normalize_3d),
-    "normalize_2d": _StepType(Normalize2DParams, "joints", _normalize_2d),
-    "coco_to_coco_new": _StepType(NoParams, "joints", _coco_to_coco_new, next_layout="coco_new"),
-    "random_rotate": _StepType(RandomRotateParams, "augment", _random_rotate),
-    "random_scale": _StepType(RandomScaleParams, "augment", _random_scale),
-    "random_shear": _StepType(RandomShearParams, "augment", _random_shear),
-    "random_flip": _StepType(RandomFlipParams, "augment", _random_flip),
-    "swap_left_right": _StepType(SwapLeftRightParams, "augment", _swap_left_right),
-    "part_drop": _StepType(PartDropParams, "augment", _part_drop),
-    "mirror_about_center": _StepType(MirrorAboutCenterParams, "augment", _mirror_about_center),
-    "reverse_time": _StepType(ReverseTimeParams, "augment", _reverse_time),
-    "point_noise": _StepType(PointNoiseParams, "augment", _point_noise),
-    "joint_noise": _StepType(JointNoiseParams, "augment", _joint_noise),
-    "uniform_sample": _StepType(UniformSampleParams, "temporal", _uniform_sample),
-    "random_crop_resize": _StepType(RandomCropResizeParams, "temporal", _random_crop_resize),
-    "temporal_window": _StepType(TemporalWindowParams, "temporal", _temporal_window),
-    "modality": _StepType(ModalityParams, "features", _modality),
-    "pad_persons": _StepType(PadPersonsParams, "persons", _pad_persons),
-}
+    def bind(self, ctx: _Context) -> Apply:
+        def apply(state: _State, rng: np.random.Generator) -> None:
+            state.keypoint = tf.random_mirror_about_center(state.keypoint, rng, self.p)
 
-STEP_PARAMS: dict[str, type[StepParams]] = {name: step.params for name, step in _STEPS.items()}
-"""Every step name with its parameter model (for documentation and config schemas)."""
+        return apply
 
 
-def _parse_step(spec: object, position: int) -> tuple[str, StepParams]:
+class ReverseTime(Step):
+    """GaitGraph's FlipSequence: the frames in reverse order (training only)."""
+
+    step: ClassVar[str] = "reverse_time"
+    kind: ClassVar[StepKind] = "augment"
+
+    p: float = Field(0.5, ge=0, le=1, allow_inf_nan=False, description="Probability of reversing a sample.")
+
+    def bind(self, ctx: _Context) -> Apply:
+        def apply(state: _State, rng: np.random.Generator) -> None:
+            state.keypoint, state.score = tf.random_reverse_time(state.keypoint, state.score, rng, self.p)
+
+        return apply
+
+
+class PointNoise(Step):
+    """GaitGraph's PointNoise: Gaussian noise on every coordinate in every frame (training only)."""
+
+    step: ClassVar[str] = "point_noise"
+    kind: ClassVar[StepKind] = "augment"
+
+    std: float = Field(
+        0.05, ge=0, allow_inf_nan=False,
+        description="Standard deviation in the units of the coordinates (GaitGraph: pixels, 0.05).",
+    )
+    noise_score: bool = Field(
+        False, description="Noise the score too (GaitGraph does: its score is the third channel)."
+    )
+
+    def bind(self, ctx: _Context) -> Apply:
+        def apply(state: _State, rng: np.random.Generator) -> None:
+            state.keypoint, state.score = tf.point_noise(
+                state.keypoint, state.score, rng, self.std, noise_score=self.noise_score
+            )
+
+        return apply
+
+
+class JointNoise(Step):
+    """GaitGraph's JointNoise: one Gaussian offset per joint, the same in every frame (training only)."""
+
+    step: ClassVar[str] = "joint_noise"
+    kind: ClassVar[StepKind] = "augment"
+
+    std: float = Field(
+        0.25, ge=0, allow_inf_nan=False,
+        description="Standard deviation in the units of the coordinates (GaitGraph's code: 0.25 pixels).",
+    )
+
+    def bind(self, ctx: _Context) -> Apply:
+        def apply(state: _State, rng: np.random.Generator) -> None:
+            state.keypoint = tf.joint_noise(state.keypoint, rng, self.std)
+
+        return apply
+
+
+class UniformSample(Step):
+    """PYSKL's uniform sampling into clips; deterministic per sample at test time."""
+
+    step: ClassVar[str] = "uniform_sample"
+    kind: ClassVar[StepKind] = "temporal"
+
+    clip_len: int = Field(100, ge=1, description="Frames per clip.")
+    p_interval: tuple[float, float] = Field(
+        (1.0, 1.0), description="Share of the frames each clip is drawn from (random in this range)."
+    )
+    seed: int = Field(tf.PYSKL_TEST_SEED, description="Random seed reset before every sample at test time.")
+    short_test_start: tf.ShortTestStart = Field(
+        "random",
+        description="Test-time start of clips from sequences shorter than clip_len: "
+        "'random' (NTU) or 'spread' (Kinetics).",
+    )
+
+    def bind(self, ctx: _Context) -> Apply:
+        low, high = self.p_interval
+        if not 0 < low <= high <= 1:
+            raise InputError(f"{ctx.where}: p_interval {self.p_interval} must satisfy 0 < low <= high <= 1")
+
+        def apply(state: _State, rng: np.random.Generator) -> None:
+            indices = tf.uniform_sample_indices(
+                state.keypoint.shape[2], self.clip_len, ctx.num_clips, rng,
+                test_mode=ctx.test_mode, p_interval=self.p_interval, seed=self.seed,
+                short_test_start=self.short_test_start,
+            )
+            state.keypoint = tf.take_frames(state.keypoint[0], indices, frame_axis=1)
+            if state.score is not None:
+                state.score = tf.take_frames(state.score[0], indices, frame_axis=1)
+
+        return apply
+
+
+class RandomCropResize(Step):
+    """Temporal crop resized by linear interpolation (centred at test time)."""
+
+    step: ClassVar[str] = "random_crop_resize"
+    kind: ClassVar[StepKind] = "temporal"
+
+    ratio: tuple[float, float] = Field((0.5, 1.0), description="Share of the frames kept by the random crop.")
+    test_ratio: float = Field(0.95, gt=0, le=1, description="Share kept by the centred crop at test time.")
+    length: int = Field(64, ge=1, description="Frames after resizing.")
+    min_length: int = Field(1, ge=1, description="Shortest crop in frames.")
+
+    def bind(self, ctx: _Context) -> Apply:
+        low, high = self.ratio
+        if not 0 < low <= high <= 1:
+            raise InputError(f"{ctx.where}: ratio {self.ratio} must satisfy 0 < low <= high <= 1")
+        ratio = (self.test_ratio, self.test_ratio) if ctx.test_mode else self.ratio
+
+        def apply(state: _State, rng: np.random.Generator) -> None:
+            state.keypoint, state.score = tf.random_crop_resize(
+                state.keypoint, state.score, None if ctx.test_mode else rng,
+                ratio=ratio, length=self.length, min_length=self.min_length,
+            )
+
+        return apply
+
+
+class TemporalWindow(Step):
+    """A contiguous window of frames: random in training, the centre window at test time."""
+
+    step: ClassVar[str] = "temporal_window"
+    kind: ClassVar[StepKind] = "temporal"
+
+    length: int = Field(60, ge=1, description="Frames in the window.")
+    short: tf.ShortWindow = Field(
+        "loop",
+        description="Sequences shorter than length: 'loop' (repeat from a random start, 0 at test), "
+        "'pad' (zeros after the last frame) or 'error'.",
+    )
+
+    def bind(self, ctx: _Context) -> Apply:
+        def apply(state: _State, rng: np.random.Generator) -> None:
+            state.keypoint, state.score = tf.temporal_window(
+                state.keypoint, state.score, None if ctx.test_mode else rng, length=self.length, short=self.short
+            )
+
+        return apply
+
+
+class Modality(Step):
+    """The features given to the model; 2D scores become each feature's last channel."""
+
+    step: ClassVar[str] = "modality"
+    kind: ClassVar[StepKind] = "features"
+
+    name: str = Field("j", description="Features j, b, k, jm, bm, km or a '+' concatenation such as 'j+b'.")
+    score_mode: tf.ScoreMode = Field(
+        "released", description="2D scores: 'released' (bones mean, others difference) or 'mean' (all means)."
+    )
+
+    def bind(self, ctx: _Context) -> Apply:
+        try:
+            tf.parse_modality(self.name)
+        except InputError as err:
+            raise InputError(f"{ctx.where}: {err}") from None
+        layout = ctx.layout
+
+        def apply(state: _State, rng: np.random.Generator) -> None:
+            state.keypoint = tf.modality(state.keypoint, state.score, layout, self.name, score_mode=self.score_mode)
+            state.score = None
+
+        return apply
+
+
+class PadPersons(Step):
+    """Fixed number of persons so that samples stack into batches."""
+
+    step: ClassVar[str] = "pad_persons"
+    kind: ClassVar[StepKind] = "persons"
+
+    num_persons: int = Field(2, ge=1, description="Persons per sample after zero padding or truncation.")
+
+    def bind(self, ctx: _Context) -> Apply:
+        def apply(state: _State, rng: np.random.Generator) -> None:
+            state.keypoint, state.score = tf.pad_persons(state.keypoint, state.score, self.num_persons)
+
+        return apply
+
+
+def _parse_step(spec: object, position: int) -> tuple[str, Step]:
     """Turn one configuration entry into (name, validated parameters)."""
     where = f"pipeline step #{position}"
     if isinstance(spec, str):
@@ -462,10 +487,10 @@ def _parse_step(spec: object, position: int) -> tuple[str, StepParams]:
         raw = {} if raw is None else raw
     else:
         raise InputError(f"{where}: expected a step name or a one-key mapping {{name: {{parameters}}}}, got {spec!r}")
-    if name not in _STEPS:
-        raise InputError(f"{where}: unknown step {name!r}; valid steps are {sorted(_STEPS)}")
+    if name not in STEPS:
+        raise InputError(f"{where}: unknown step {name!r}; valid steps are {sorted(STEPS)}")
     where = f"{where} '{name}'"
-    model = _STEPS[name].params
+    model = STEPS[name]
     if not isinstance(raw, dict):
         valid = sorted(model.model_fields)
         raise InputError(f"{where}: parameters must be a mapping, got {raw!r}; valid parameters are {valid}")
@@ -475,7 +500,7 @@ def _parse_step(spec: object, position: int) -> tuple[str, StepParams]:
         raise InputError(f"{where}: {_describe(err, model)}") from None
 
 
-def _describe(err: ValidationError, model: type[StepParams]) -> str:
+def _describe(err: ValidationError, model: type[Step]) -> str:
     """One line per pydantic error, naming the parameter and listing the valid ones."""
     valid = sorted(model.model_fields)
     lines = []
@@ -490,7 +515,7 @@ def _describe(err: ValidationError, model: type[StepParams]) -> str:
 
 def _check_order(names: list[str], num_clips: int) -> None:
     """Joint-space steps before `modality`, `pre_normalize_3d` before sampling, one temporal step."""
-    kinds = [_STEPS[n].kind for n in names]
+    kinds = [STEPS[n].kind for n in names]
     if kinds.count("features") > 1:
         raise InputError(
             f"pipeline has {kinds.count('features')} 'modality' steps; concatenate features in one, e.g. 'j+b'"
@@ -503,7 +528,7 @@ def _check_order(names: list[str], num_clips: int) -> None:
         before = names[: position - 1]
         if kind in ("joints", "augment") and "modality" in before:
             raise InputError(f"pipeline step #{position} '{name}' works on joints and must come before 'modality'")
-        if name == "pre_normalize_3d" and any(_STEPS[n].kind == "temporal" for n in before):
+        if name == "pre_normalize_3d" and any(STEPS[n].kind == "temporal" for n in before):
             raise InputError(f"pipeline step #{position} 'pre_normalize_3d' must come before temporal sampling")
     if num_clips > 1 and "temporal" not in kinds:
         raise InputError(
@@ -530,13 +555,13 @@ def check_augmentation_steps(steps: object, where: str) -> None:
     """
     if not isinstance(steps, list):
         raise InputError(f"{where}: expected a list of steps, e.g. [{{swap_left_right: {{p: 0.5}}}}], got {steps!r}")
-    augmentations = sorted(n for n, step in _STEPS.items() if step.kind == "augment")
+    augmentations = sorted(n for n, step in STEPS.items() if step.kind == "augment")
     for position, spec in enumerate(steps, start=1):
         try:
             name, _ = _parse_step(spec, position)
         except InputError as err:
             raise InputError(f"{where}: {err}") from None
-        if _STEPS[name].kind != "augment":
+        if STEPS[name].kind != "augment":
             raise InputError(
                 f"{where}: step #{position} '{name}' is not a training augmentation; extra stream steps "
                 f"go before 'modality' and must be one of {augmentations}"
@@ -551,7 +576,7 @@ def insert_augmentations(steps: list, extra: list) -> list:
     if "modality" in names:
         at = names.index("modality")
     else:
-        joint_space = [i for i, n in enumerate(names) if n in _STEPS and _STEPS[n].kind in ("joints", "augment")]
+        joint_space = [i for i, n in enumerate(names) if n in STEPS and STEPS[n].kind in ("joints", "augment")]
         at = joint_space[-1] + 1 if joint_space else 0
     return [*steps[:at], *extra, *steps[at:]]
 
@@ -569,7 +594,7 @@ class Pipeline:
 
     def __init__(
         self,
-        steps: list[tuple[str, StepParams, Apply | None]],
+        steps: list[tuple[str, Step, Apply | None]],
         layout: Layout,
         output_layout: Layout,
         *,
@@ -610,7 +635,7 @@ class Pipeline:
 
     def out_channels(self, in_channels: int, has_score: bool) -> int:
         """Channels C' of the output for inputs with `in_channels` coordinates (plus a score)."""
-        name = next((p.name for n, p in self.steps if isinstance(p, ModalityParams)), "j")
+        name = next((p.name for n, p in self.steps if isinstance(p, Modality)), "j")
         return len(tf.parse_modality(name)) * (in_channels + int(has_score))
 
     def __repr__(self) -> str:
@@ -634,15 +659,14 @@ def build_pipeline(steps: list, layout: Layout, *, test_mode: bool, num_clips: i
     names = [n for n, _ in parsed]
     _check_order(names, num_clips)
     if "modality" not in names:
-        parsed.append(("modality", ModalityParams()))
-    built: list[tuple[str, StepParams, Apply | None]] = []
+        parsed.append(("modality", Modality()))
+    built: list[tuple[str, Step, Apply | None]] = []
     current = layout
     for position, (name, params) in enumerate(parsed, start=1):
-        step = _STEPS[name]
         ctx = _Context(current, test_mode, num_clips, f"pipeline step #{position} '{name}'")
-        apply = step.make(params, ctx)
-        built.append((name, params, None if test_mode and step.kind == "augment" else apply))
-        current = BUILTIN_LAYOUTS[step.next_layout] if step.next_layout else current
+        apply = params.bind(ctx)
+        built.append((name, params, None if test_mode and params.kind == "augment" else apply))
+        current = BUILTIN_LAYOUTS[params.next_layout] if params.next_layout else current
     return Pipeline(built, layout, current, test_mode=test_mode, num_clips=num_clips)
 
 
