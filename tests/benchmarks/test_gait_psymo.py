@@ -5,9 +5,9 @@ from __future__ import annotations
 
 import csv
 import fcntl
-import itertools
 import json
 import math
+from collections.abc import Iterator
 from pathlib import Path
 from types import ModuleType
 
@@ -19,12 +19,19 @@ from aclnet.config import dump_config
 from aclnet.data.sample import Sample
 from aclnet.data.selection import select
 from aclnet.errors import InputError
+from conftest import benchmark_script
 
 REPO = Path(__file__).resolve().parents[2]
 DATA = REPO.parent / "shared" / "data"
 
 
 BENCHMARK = "gait_psymo"  # the `suite` fixture (tests/conftest.py) imports benchmarks/gait_psymo.py
+
+
+@pytest.fixture(scope="module")
+def protocols() -> Iterator[ModuleType]:
+    """benchmarks/psymo_protocols.py, which the suite imports its protocols and chance levels from."""
+    yield from benchmark_script("psymo_protocols")
 
 
 @pytest.fixture(scope="module")
@@ -79,10 +86,10 @@ def test_configs_validate_with_the_methods_and_protocol_settings(suite: ModuleTy
                 assert loss.ce and not loss.supcon.enabled and loss.small_dataset_scaling
                 assert (data.train_clips, config.optim.optimizer) == (1, "sgd")
                 assert loss.inter.enabled == loss.intra.enabled == (run.method == "aclnet")
-    gait_a = suite.run_config(suite.Run("gait-A", 0, "ce"), suite.FULL, tmp_path).protocol
+    gait_a = suite.run_config(suite.Run("gait-A", 0, "ce"), suite.FULL, tmp_path).section("protocol")
     assert gait_a.model_dump()["train"] == {"subject": {"min": 0.0, "max": 4.0}} and gait_a.exclude_identical_view
     assert list(gait_a.probes) == ["nm", "bg", "cl"]
-    reid = suite.run_config(suite.Run("reid", 0, "ce"), suite.FULL, tmp_path).protocol
+    reid = suite.run_config(suite.Run("reid", 0, "ce"), suite.FULL, tmp_path).section("protocol")
     assert list(reid.probes) == ["nm-nm", "bg-bg", "cl-cl", "cl-nm", "bg-nm"]
     assert [reid.probes[p].gallery for p in reid.probes] == ["self", "self", "self", None, None]
     # --set overrides come last; the warm-up follows the epochs they set
@@ -97,7 +104,7 @@ def test_configs_validate_with_the_methods_and_protocol_settings(suite: ModuleTy
 
 def _selected(suite: ModuleType, samples: list[Sample], experiment: str) -> tuple[list[Sample], list[Sample], dict]:
     config = suite.run_config(suite.Run(experiment, 0, "ce"), suite.FULL, DATA)
-    protocol = config.protocol.model_dump()
+    protocol = config.section("protocol").model_dump()
     return select(samples, protocol["train"]), select(samples, protocol["test"]), protocol
 
 
@@ -133,70 +140,25 @@ def test_protocols_select_disjoint_sequences_of_psymo(suite: ModuleType, psymo: 
     assert not (_ids(val_train) | _ids(val_test)) & reid_test
 
 
-def test_chance_levels_of_psymo(suite: ModuleType, psymo: list[Sample]) -> None:
+def test_chance_levels_of_psymo(suite: ModuleType, protocols: ModuleType, psymo: list[Sample]) -> None:
     for experiment in ("gait-A", "gait-B", "val"):
         _, _, protocol = _selected(suite, psymo, experiment)
         task = "val" if experiment == "val" else "gait"
-        chance = suite.chance_levels("gait", protocol, psymo)
+        chance = protocols.chance_levels("gait", protocol, psymo)
         assert set(chance) == set(suite.CHANCE_METRICS[task])
         assert all(value == pytest.approx(20.0) for value in chance.values())  # 2 of 10 (1 of 5) per gallery view
     _, _, protocol = _selected(suite, psymo, "reid")
-    chance = suite.chance_levels("reid", protocol, psymo)
+    chance = protocols.chance_levels("reid", protocol, psymo)
     # self settings: 5 other sequences of the walker among 59 (nm), 2 among 29 (bg, cl); nm gallery: 6 of 60
     rank1 = {"nm-nm": 5 / 59, "bg-bg": 2 / 29, "cl-cl": 2 / 29, "cl-nm": 6 / 60, "bg-nm": 6 / 60}
     for name, value in rank1.items():
         assert chance[f"{name}_rank1"] == pytest.approx(100 * value)
     assert chance["rank1"] == pytest.approx(100 * np.mean(list(rank1.values())))
-    assert chance["nm-nm_map"] == pytest.approx(100 * suite.random_ap(5, 59))
+    assert chance["nm-nm_map"] == pytest.approx(100 * protocols.random_ap(5, 59))
     assert chance["map"] == pytest.approx(np.mean([chance[f"{n}_map"] for n in rank1]))
 
 
 # ---- chance levels by hand -----------------------------------------------------------------------
-
-
-def test_gait_chance_by_hand(suite: ModuleType) -> None:
-    # gallery view 0: walkers 1, 1, 2; view 90: 1, 2, 3, 4. Probes of view 0: walkers 1, 2; of view 90: walker 3.
-    args = (np.array([1, 2, 3]), np.array([0, 0, 90]), np.array([1, 1, 2, 1, 2, 3, 4]),
-            np.array([0, 0, 0, 90, 90, 90, 90]))
-    # identical view excluded: view-0 probes against view 90: 1/4 each; the view-90 probe against view 0: 0/3
-    assert suite.gait_chance(*args) == pytest.approx(100 * (0.25 + 0.0) / 2)
-    # included: row 0 = mean(mean(2/3, 1/3), 1/4) = 0.375; row 90 = mean(0, 1/4) = 0.125
-    assert suite.gait_chance(*args, exclude_identical_view=False) == pytest.approx(25.0)
-
-
-def _brute_force_ap(matches: int, size: int) -> float:
-    """Mean AP over every placement of the true matches in a ranking of `size`."""
-    aps = []
-    for positions in itertools.combinations(range(1, size + 1), matches):
-        aps.append(np.mean([(k + 1) / rank for k, rank in enumerate(positions)]))
-    return float(np.mean(aps))
-
-
-def test_reid_chance_by_hand(suite: ModuleType) -> None:
-    for matches, size in ((1, 1), (1, 2), (2, 4), (3, 7), (5, 9)):
-        assert suite.random_ap(matches, size) == pytest.approx(_brute_force_ap(matches, size))
-    assert suite.random_ap(1, 2) == pytest.approx(0.75)  # first (AP 1) or second (AP 1/2)
-    # self setting: walkers 1, 1, 2. Each walker-1 probe keeps 1 match among 2; the walker-2 probe has no match
-    # left and is left out (as rank_k_and_map does).
-    rank1, mean_ap = suite.reid_chance(np.array([1, 1, 2]), np.array([1, 1, 2]), same_set=True)
-    assert (rank1, mean_ap) == (pytest.approx(50.0), pytest.approx(75.0))
-    # cross setting: probes 1 and 2 against gallery 1, 1, 2, 3: 2/4 and 1/4
-    rank1, mean_ap = suite.reid_chance(np.array([1, 2]), np.array([1, 1, 2, 3]), same_set=False)
-    assert rank1 == pytest.approx(37.5)
-    assert mean_ap == pytest.approx(100 * (_brute_force_ap(2, 4) + _brute_force_ap(1, 4)) / 2)
-    # through the protocol: selections and the probe's own gallery
-    samples = [Sample(f"s{i}", np.zeros((1, 1, 17, 2), np.float32), 0,
-                      meta={"subject": subject, "view": 0, "condition": condition, "sequence": 1})
-               for i, (subject, condition) in enumerate([(1, "nm"), (1, "nm"), (2, "nm"), (3, "nm"), (1, "bg"),
-                                                         (2, "bg"), (9, "cl")])]
-    protocol = {"test": {"sequence": 1}, "gallery": {"condition": "nm"},
-                "probes": {"nm-nm": {"select": {"condition": "nm"}, "gallery": "self"},
-                           "bg-nm": {"select": {"condition": "bg"}, "gallery": None}}}
-    chance = suite.chance_levels("reid", protocol, samples)
-    # nm-nm: only walker 1's two probes have a match, 1 among 3 each; bg-nm: 2/4 and 1/4
-    assert chance["nm-nm_rank1"] == pytest.approx(100 / 3) and chance["bg-nm_rank1"] == pytest.approx(37.5)
-    assert chance["rank1"] == pytest.approx((100 / 3 + 37.5) / 2)
-    assert chance["nm-nm_map"] == pytest.approx(100 * _brute_force_ap(1, 3))
 
 
 # ---- running and results -------------------------------------------------------------------------
