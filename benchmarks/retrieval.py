@@ -24,7 +24,8 @@ import numpy as np
 
 from aclnet.config import load_config
 from aclnet.data.sample import Sample
-from aclnet.data.selection import selected
+from aclnet.data.selection import selection_mask
+from aclnet.engine.retrieval import normalised_rows
 from aclnet.tasks.registry import make_task
 from aclnet.tasks.retrieval import RetrievalTask
 
@@ -53,23 +54,19 @@ def casia_b_test_set(seed: int) -> tuple[np.ndarray, list[Sample]]:
 
 def _probe_sets(task: RetrievalTask, samples: list[Sample]) -> dict[str, tuple[np.ndarray, np.ndarray, bool]]:
     """Probe mask, gallery mask and whether the probe set is its own gallery, per probe set of the protocol."""
-    protocol = task.config.protocol.model_dump()
+    protocol = task.protocol
     sets = {}
-    for name, probe in protocol["probes"].items():
-        in_probe = np.array([selected(s, probe["select"]) for s in samples])
-        same = probe["gallery"] == "self"
-        gallery = protocol["gallery"] if probe["gallery"] is None else probe["gallery"]
-        sets[name] = (in_probe, in_probe if same else np.array([selected(s, gallery) for s in samples]), same)
+    for name, probe in protocol.probes.items():
+        in_probe = selection_mask(samples, probe.select)
+        same = probe.gallery == "self"
+        gallery = protocol.gallery if probe.gallery is None else probe.gallery
+        sets[name] = (in_probe, in_probe if same else selection_mask(samples, gallery), same)
     return sets
-
-
-def _normalised(x: np.ndarray) -> np.ndarray:
-    return x / (np.linalg.norm(x, axis=1, keepdims=True) + 1e-12)
 
 
 def reference_gait(task: RetrievalTask, x: np.ndarray, samples: list[Sample]) -> dict[str, float]:
     """Per probe: its distances to the gallery, then the nearest sequence of every gallery view."""
-    x = _normalised(x)
+    x = normalised_rows(x)
     subjects = np.array([s.meta["subject"] for s in samples])
     views = np.array([s.meta["view"] for s in samples])
     out = {}
@@ -90,7 +87,7 @@ def reference_gait(task: RetrievalTask, x: np.ndarray, samples: list[Sample]) ->
 
 def reference_reid(task: RetrievalTask, x: np.ndarray, samples: list[Sample]) -> dict[str, float]:
     """Per probe: its distances, its own entry dropped in single-condition settings, a stable sort, then AP."""
-    x = _normalised(x)
+    x = normalised_rows(x)
     subjects = np.array([s.meta["subject"] for s in samples])
     out = {}
     for name, (in_probe, in_gallery, same) in _probe_sets(task, samples).items():
@@ -147,7 +144,7 @@ def main() -> None:
     gait = make_task(load_config("casia-b-gait-j"))
     compare("gait", gait, reference_gait, x, samples, args.repeats)
     reid = make_task(load_config("casia-b-reid-j"))
-    test = [i for i, s in enumerate(samples) if selected(s, reid.config.protocol.model_dump()["test"])]
+    test = np.flatnonzero(selection_mask(samples, reid.protocol.test))
     compare("re-ID", reid, reference_reid, x[test], [samples[i] for i in test], args.repeats)
 
 

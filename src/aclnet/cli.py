@@ -223,11 +223,11 @@ def cmd_configs(args: argparse.Namespace) -> None:
         return
     import yaml
 
-    from aclnet.config import load_config
+    from aclnet.config import config_as_dict, load_config
     from aclnet.tasks.components import pipeline_steps
 
     config = load_config(args.name)
-    expanded = config.model_dump(mode="json")
+    expanded = config_as_dict(config)
     expanded["data"]["pipeline"] = pipeline_steps(config)  # the steps that run, parameters as configured
     print(yaml.safe_dump(expanded, sort_keys=False), end="")
 

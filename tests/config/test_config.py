@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from aclnet.cli import main
-from aclnet.config import list_configs, load_config, parse_overrides, validate_config
+from aclnet.config import config_as_dict, list_configs, load_config, parse_overrides, validate_config
 from aclnet.data.transforms import MODALITIES
 from aclnet.errors import InputError
 from aclnet.tasks.components import loss_constants
@@ -17,8 +17,18 @@ def test_explicit_loss_constants_win_over_the_small_data_rule() -> None:
     given = load_config("synthetic-j", ["loss.inter.start_epoch=5", "loss.intra.memory_size=32"])
     assert loss_constants(given, 12, 320) == {**derived, "start_epoch": 5, "memory_size": 32}
     # What a run saves (and a resumed or loaded run reads back) keeps the unset values unset.
-    again = validate_config(given.model_dump(mode="json"), "saved")
+    again = validate_config(config_as_dict(given), "saved")
     assert loss_constants(again, 12, 320) == loss_constants(given, 12, 320)
+
+
+@pytest.mark.parametrize("rule", ["true", "false"])
+def test_an_inter_loss_that_never_switches_on_is_warned_once_under_either_rule(rule: str) -> None:
+    # the small-data rule starts at epoch max(1, round(0.2 x 1)) = 1, the released constant at 30: both >= 1 epoch
+    config = load_config("synthetic-j", ["optim.epochs=1", f"loss.small_dataset_scaling={rule}"])
+    with pytest.warns(UserWarning, match="loss.inter.start_epoch .* >= optim.epochs 1: the inter-class loss never "
+                                         "switches on") as record:
+        loss_constants(config, 12, 320)
+    assert len(record) == 1
 
 
 def test_shipped_experiments_expand_by_modality():

@@ -46,7 +46,7 @@ def reference(model: LoadedModel, sample: Sample) -> tuple[np.ndarray | None, np
     with torch.no_grad():
         out = model.model.predict(torch.from_numpy(clips))
         features = out.pooled.double()
-        if model.config.protocol is not None and model.config.protocol.test_flip:
+        if model.task.time_flip:
             features = (features + model.model.predict(torch.from_numpy(clips).flip(2)).pooled.double()) / 2
     probabilities = None if out.logits is None else torch.softmax(out.logits.double(), 1).mean(0).numpy()
     mean = features.mean(0).numpy()
@@ -62,7 +62,7 @@ def test_loaded_model_describes_its_input(action, gait) -> None:
     assert (action.layout.name, action.layout.num_joints, action.keypoint_channels, action.has_score) == (
         "nturgb+d", 25, 3, False)
     assert (gait.layout.name, gait.keypoint_channels, gait.has_score) == ("coco", 2, True)
-    assert len(action.classes) == 12 and not action.is_retrieval and gait.is_retrieval
+    assert len(action.classes) == 12 and action.output == "class_scores" and gait.output == "embeddings"
     assert action.clip_length == 16 and "looped" in action.short_sequence_rule
     assert gait.clip_length == 16 and "temporal_window" in gait.short_sequence_rule
 

@@ -130,8 +130,8 @@ def test_gait_embeddings_gallery_file_and_matching(runs, walks, tmp_path, capsys
 
 
 @pytest.mark.parametrize(("task", "argv", "pattern"), [
-    ("gait", ["--window", "10"], "--window needs an action checkpoint"),
-    ("action", ["--gallery", "g.npz"], "--gallery needs a gait or re-identification checkpoint"),
+    ("gait", ["--window", "10"], "--window needs a checkpoint that predicts classes"),
+    ("action", ["--gallery", "g.npz"], "--gallery needs a checkpoint that embeds sequences"),
     ("action", ["--stride", "3"], "--stride needs --window"),
     ("action", ["--top-k", "0"], "--top-k must be >= 1"),
     ("action", ["--window", "0"], "--window must be >= 1"),

@@ -80,13 +80,15 @@ def _class_names(payload: dict[str, Any], num_classes: int, path: Path) -> list[
     return names
 
 
-def _loss_settings(config: ExperimentConfig, num_classes: int) -> dict[str, Any]:
-    """The inter loss's K, threshold, mode and temperatures as the run built them (scaled if asked)."""
+def _loss_settings(payload: dict[str, Any], config: ExperimentConfig, num_classes: int) -> dict[str, Any]:
+    """The inter loss's K, threshold, mode and temperatures as the run built them: the constants the run saved
+    (checkpoints written before they were saved: derived again, K and the threshold depend on the class count
+    only, so the training-set size does not matter)."""
     inter = config.loss.inter
-    # K and the threshold of the small-dataset rule depend on the class count only; the training set size
-    # (not saved in a checkpoint) is a placeholder.
-    constants = loss_constants(config, num_classes, num_train=4 * config.optim.batch_size)
-    k, threshold = constants["k"], constants["overlap_threshold"]
+    constants = payload.get("loss_constants") or loss_constants(config, num_classes, 4 * config.optim.batch_size)
+    k, threshold = constants.get("k"), constants.get("overlap_threshold")
+    if not all(isinstance(v, int) and not isinstance(v, bool) and v >= 0 for v in (k, threshold)):
+        raise InputError(f"loss_constants: K and the overlap threshold must be whole numbers, got {constants!r}")
     return {"k": k, "overlap_threshold": threshold, "family_mode": inter.family_mode,
             "temperatures": inter.temperatures, "fat": inter.fat, "fixed_tau": inter.fixed_tau}
 
@@ -103,7 +105,7 @@ def family_table(run_dir_or_checkpoint: str | Path) -> list[dict[str, Any]]:
                          f"loss's start epoch (checkpoint of epoch {payload.get('epoch', '?')})")
     names = _class_names(payload, num_classes, path)
     config = config_from_text(payload.get("config"), str(path))
-    loss = InterClassAffinityLoss(num_classes, dim, **_loss_settings(config, num_classes))
+    loss = InterClassAffinityLoss(num_classes, dim, **_loss_settings(payload, config, num_classes))
     loss.families.copy_(state["families"])
     loss.affinity.copy_(state["affinity"].to(loss.affinity.dtype))
     return [{**row, "size": len(row["members"])} for row in describe_families(loss, names)]

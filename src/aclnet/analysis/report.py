@@ -39,10 +39,13 @@ from matplotlib.patches import FancyArrowPatch  # noqa: E402
 from matplotlib.ticker import MaxNLocator  # noqa: E402
 from threadpoolctl import threadpool_limits  # noqa: E402
 
+from aclnet.config import validate_config  # noqa: E402
 from aclnet.engine.evaluation import load_scores  # noqa: E402
 from aclnet.engine.run_folder import RunFolder  # noqa: E402
 from aclnet.errors import InputError  # noqa: E402
 from aclnet.fileio import atomic_write_bytes  # noqa: E402
+from aclnet.tasks.base import Task, metric_keys, metric_tables  # noqa: E402
+from aclnet.tasks.registry import make_task  # noqa: E402
 
 DEFAULT_SAMPLES = 4  # animated test samples
 DEFAULT_TSNE_POINTS = 500  # samples per t-SNE panel
@@ -120,9 +123,16 @@ class RunInfo:
     def name(self) -> str:
         return self.folder.path.resolve().name
 
+    task: Task | None = None
+    """The run's task object (None when its configuration is not readable here)."""
+
     @property
-    def task(self) -> str:
+    def task_name(self) -> str:
         return str(self.report.get("task") or self.config.get("task") or "?")
+
+    def has(self, section: str) -> bool:
+        """Whether the run's task has the report section `section` (`aclnet.tasks.base.REPORT_SECTIONS`)."""
+        return self.task is not None and section in self.task.report_sections
 
     def get(self, dotted: str, default: Any = None) -> Any:
         """A configuration entry by dotted key, or `default` where the path is missing."""
@@ -163,7 +173,7 @@ def read_run(path: str | Path, what: str = "run") -> RunInfo:
             config = loaded if isinstance(loaded, dict) else {}
         except (OSError, UnicodeDecodeError, yaml.YAMLError):
             config = {}
-    info = RunInfo(folder, report, config_text, config)
+    info = RunInfo(folder, report, config_text, config, task=_task_of(config, folder))
     if folder.test_scores.is_file():
         try:
             info.scores = load_scores(folder.test_scores)
@@ -172,13 +182,21 @@ def read_run(path: str | Path, what: str = "run") -> RunInfo:
     return info
 
 
+def _task_of(config: dict[str, Any], folder: RunFolder) -> Task | None:
+    """The task object of a run's configuration, or None when it does not validate here."""
+    try:
+        return make_task(validate_config(config, str(folder.config)))
+    except InputError:
+        return None
+
+
 def check_baseline(run: RunInfo, baseline: RunInfo) -> None:
     """Refuse a baseline that cannot be compared: another task, other classes or other test samples."""
     if baseline.folder.path.resolve() == run.folder.path.resolve():
         raise InputError(f"--baseline {baseline.folder.path}: is the reported run itself")
-    if baseline.task != run.task:
-        raise InputError(f"--baseline {baseline.folder.path}: a {baseline.task} run cannot be compared with "
-                         f"this {run.task} run")
+    if baseline.task_name != run.task_name:
+        raise InputError(f"--baseline {baseline.folder.path}: a {baseline.task_name} run cannot be compared with "
+                         f"this {run.task_name} run")
     if run.scores is None or baseline.scores is None:
         return
     names, base_names = run.scores["class_names"], baseline.scores["class_names"]
@@ -312,60 +330,16 @@ def section_config(run: RunInfo) -> Section:
     return section
 
 
-def _view_table(name: str, table: dict[str, Any]) -> str:
-    views = [str(v) for v in table.get("views", [])]
-    rows = []
-    for view, row, mean in zip(views, table.get("matrix", []), table.get("per_probe_view", [])):
-        rows.append([view, *[float("nan") if x is None else float(x) for x in row],
-                     ("" if mean is None else float(mean), "mean")])
-    header = ["probe view \\ gallery view", *views, "mean"]
-    return (f"<h3>Probe set {_e(name)}: rank-1 (%) by probe view (rows) and gallery view (columns)</h3>"
-            + _table(header, rows, set(range(1, len(views) + 2))))
-
-
 def section_result(run: RunInfo) -> Section:
     section = Section("result", "Test result")
-    report = run.report
-    if run.task == "action":
-        keys = [k for k in ("top1", "top5", "mean_class") if k in report]
-        labels = {"top1": "top-1 (%)", "top5": "top-5 (%)", "mean_class": "mean class accuracy (%)"}
-        section.parts.append(_table(["metric", "value"], [[labels[k], float(report[k])] for k in keys], {1}))
-        if "occluded" in report:
-            section.parts.append(f"<p>Occluded: {_e(report['occluded'])}</p>")
-    elif run.task == "gait":
-        tables = report.get("view_tables") or {}
-        names = [n for n in tables if n in report] or [k for k in report
-                                                       if k not in _META | {"mean"} and _is_number(report[k])]
-        rows = [[n, float(report[n])] for n in names]
-        if "mean" in report:
-            rows.append([("mean", "mean"), float(report["mean"])])
-        section.parts.append("<h3>Rank-1 (%) per probe set</h3>" + _table(["probe set", "rank-1 (%)"], rows, {1}))
-        for name, table in tables.items():
-            section.parts.append(_view_table(name, table))
-        if not tables:
-            section.parts.append(_note("The report holds no view tables."))
-    elif run.task == "reid":
-        settings = list(report.get("probes_without_match") or
-                        sorted({k.rsplit("_", 1)[0] for k in report if k.endswith("_rank1")}))
-        rows = [[s, *[float(report.get(f"{s}_{m}", float("nan"))) for m in ("rank1", "rank5", "rank10", "map")],
-                 (report.get("probes_without_match") or {}).get(s, "")] for s in settings]
-        section.parts.append(_table(["setting", "rank-1", "rank-5", "rank-10", "mAP", "probes without a match"],
-                                    rows, {1, 2, 3, 4, 5}))
-        means = [[label, float(report[k])] for label, k in (("mean rank-1", "rank1"), ("mean mAP", "map"))
-                 if k in report]
-        if means:
-            section.parts.append(_table(["mean over settings", "value"], means, {1}))
-    else:
-        rows = [[k, v] for k, v in report.items() if k not in _META and _is_number(v)]
-        section.parts.append(_table(["metric", "value"], rows, {1}))
+    tables = run.task.result_tables(run.report) if run.task is not None else metric_tables(run.report)
+    for table in tables:
+        if table.note is not None and not table.rows:
+            section.parts.append(_note(table.note))
+            continue
+        title = f"<h3>{_e(table.title)}</h3>" if len(tables) > 1 else ""
+        section.parts.append(title + _table(table.header, table.rows, table.numeric))
     return section
-
-
-_META = {"task", "checkpoint", "clips", "samples", "sequences", "selection", "selected_epoch", "split"}
-
-
-def _is_number(value: Any) -> bool:
-    return isinstance(value, (int, float)) and not isinstance(value, bool)
 
 
 def read_metrics(path: Path) -> dict[str, np.ndarray]:
@@ -437,8 +411,8 @@ def section_curves(run: RunInfo) -> Section:
 
 def section_confusion(run: RunInfo) -> Section:
     section = Section("confusion", "Confusion matrix")
-    if run.task != "action":
-        raise Skip(f"A {run.task} run has no confusion matrix (action runs only).")
+    if not run.has("confusion"):
+        raise Skip(f"A {run.task_name} run has no confusion matrix (it needs per-sample class scores).")
     matrix = np.asarray(run.report.get("confusion_matrix") or [], dtype=float)
     if matrix.ndim != 2 or matrix.shape[0] != matrix.shape[1] or matrix.size == 0:
         raise Skip("The test report holds no confusion matrix.")
@@ -533,8 +507,8 @@ def section_families(run: RunInfo) -> Section:
 
 
 def _metric_keys(run: RunInfo, baseline: RunInfo) -> list[str]:
-    return [k for k, v in run.report.items()
-            if k not in _META and _is_number(v) and _is_number(baseline.report.get(k))]
+    theirs = set(metric_keys(baseline.report))
+    return [k for k in metric_keys(run.report) if k in theirs]
 
 
 def section_baseline(run: RunInfo, baseline: RunInfo | None) -> Section:
@@ -557,8 +531,8 @@ def section_baseline(run: RunInfo, baseline: RunInfo | None) -> Section:
     if rows:
         section.parts.append("<h3>Test metrics</h3>" + _table(["metric", "baseline", "this run", "difference"],
                                                               rows, {1, 2, 3}))
-    if run.task != "action":
-        section.parts.append(_note(f"Per-class comparison needs class scores; a {run.task} run has none."))
+    if not run.has("per_class"):
+        section.parts.append(_note(f"Per-class comparison needs class scores; a {run.task_name} run has none."))
         return section
     if run.scores is None or baseline.scores is None:
         missing = [r.folder.test_scores for r in (run, baseline) if r.scores is None]
@@ -645,13 +619,10 @@ def pick_samples(labels: np.ndarray, predictions: np.ndarray, count: int) -> lis
 
 def _test_samples(run: RunInfo) -> tuple[dict[str, Any], Any]:
     """The run's test samples by id and the skeleton layout, from its configuration's data."""
-    from aclnet.config import validate_config
-    from aclnet.tasks.registry import make_task
-
-    if not run.config:
+    if run.task is None:
         raise Skip(f"Animations skipped: no readable {run.folder.config.name} to find the test data.")
     try:
-        data = make_task(validate_config(run.config, str(run.folder.config))).load_data(for_training=False)
+        data = run.task.load_data(for_training=False)
     except (InputError, OSError, ValueError, KeyError) as exc:
         raise Skip(f"Animations skipped: the run's test data is not reachable here ({exc}).") from exc
     return {s.sample_id: s for s in data.test}, data.layout
@@ -663,8 +634,8 @@ def section_animations(run: RunInfo, count: int, frames: int = GIF_FRAMES) -> Se
     section = Section("samples", "Test samples")
     if count <= 0:
         raise Skip("Animations skipped (--samples 0).")
-    if run.task != "action":
-        raise Skip(f"Animations with predictions need per-sample class scores; a {run.task} run has none.")
+    if not run.has("samples"):
+        raise Skip(f"Animations with predictions need per-sample class scores; a {run.task_name} run has none.")
     if run.scores is None:
         raise Skip(run.scores_problem or f"Animations skipped: no {run.folder.test_scores.name} in the run folder.")
     scores = run.scores
@@ -731,7 +702,7 @@ def build_report(run_dir: str | Path, *, baseline: str | Path | None = None, sam
     title = f"aclnet report: {run.name}"
     nav = "".join(f'<a href="#{s.anchor}">{_e(s.title)}</a>' for s in sections)
     body = "".join(f'<section id="{s.anchor}"><h2>{_e(s.title)}</h2>{"".join(s.parts)}</section>' for s in sections)
-    subtitle = f"{_e(run.task)} run in {_e(run.folder.path.resolve())}"
+    subtitle = f"{_e(run.task_name)} run in {_e(run.folder.path.resolve())}"
     if base is not None:
         subtitle += f"; baseline {_e(base.folder.path.resolve())}"
     return (

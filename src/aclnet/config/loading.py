@@ -13,9 +13,10 @@ from pathlib import Path
 from typing import Any
 
 import yaml
-from pydantic import ValidationError
+from pydantic import BaseModel, ValidationError
 
 from aclnet.config.schema import DataConfig, ExperimentConfig
+from aclnet.config.tasks import DEFAULT_TASK, registered_tasks
 from aclnet.data.pipeline import PRESETS, check_augmentation_steps, insert_augmentations
 from aclnet.data.transforms import MODALITIES
 from aclnet.errors import InputError
@@ -142,16 +143,47 @@ def load_config(name_or_path: str | Path, overrides: list[str] | None = None) ->
 
 
 def validate_config(raw: dict[str, Any], source: str) -> ExperimentConfig:
-    """Validate a configuration dict; errors name the dotted key and the source."""
+    """Validate a configuration dict: the common sections by the schema, the task's own sections (a retrieval
+    task's `protocol:`) by the task's models. Errors name the dotted key and the source."""
+    raw = dict(raw)
+    tasks = registered_tasks()
+    task = tasks.get(raw.get("task", DEFAULT_TASK)) if isinstance(raw.get("task", DEFAULT_TASK), str) else None
+    owned = {key: raw.pop(key) for key in (task.sections if task else {}) if key in raw}
+    for key in {key for other in tasks.values() for key in other.sections} - set(owned):
+        if key in raw and raw[key] is None:  # saved before the sections were the tasks' own: `protocol: null`
+            del raw[key]
+    problems: list[str] = []
+    config = None
     try:
-        return ExperimentConfig.model_validate(raw)
+        config = ExperimentConfig.model_validate(raw)
     except ValidationError as exc:
-        problems = []
-        for err in exc.errors():
-            where = ".".join(str(p) for p in err["loc"]) or "(top level)"
-            message = "unknown key" if err["type"] == "extra_forbidden" else err["msg"]
-            problems.append(f"{where}: {message}")
-        raise InputError(f"{source}: invalid configuration:\n  " + "\n  ".join(problems)) from None
+        problems += _problems(exc)
+    sections: dict[str, BaseModel] = {}
+    for key, model in (task.sections if task else {}).items():
+        if owned.get(key) is None:
+            try:
+                sections[key] = model()
+            except ValidationError:
+                summary = (model.__doc__ or "").strip().splitlines()[0]
+                problems.append(f"{key}: task '{task.name}' needs a {key} section: {summary}")
+            continue
+        try:
+            sections[key] = model.model_validate(owned[key])
+        except ValidationError as exc:
+            problems += _problems(exc, key)
+    if problems or config is None:
+        raise InputError(f"{source}: invalid configuration:\n  " + "\n  ".join(problems))
+    config._sections = sections
+    return config
+
+
+def _problems(exc: ValidationError, prefix: str = "") -> list[str]:
+    """One line per pydantic error: the dotted key and what is wrong."""
+    lines = []
+    for err in exc.errors():
+        where = ".".join([prefix] * bool(prefix) + [str(p) for p in err["loc"]]) or "(top level)"
+        lines.append(f"{where}: {'unknown key' if err['type'] == 'extra_forbidden' else err['msg']}")
+    return lines
 
 
 def config_from_text(text: object, source: str) -> ExperimentConfig:
@@ -169,4 +201,16 @@ def config_from_text(text: object, source: str) -> ExperimentConfig:
 
 def dump_config(config: ExperimentConfig) -> str:
     """The resolved configuration as YAML (saved with every run and checkpoint)."""
-    return yaml.safe_dump(config.model_dump(mode="json"), sort_keys=False)
+    return yaml.safe_dump(config_as_dict(config), sort_keys=False)
+
+
+def config_as_dict(config: ExperimentConfig) -> dict[str, Any]:
+    """The resolved configuration as plain data, the task's own sections included (what `dump_config` writes)."""
+    common = config.model_dump(mode="json")
+    owned = {key: section.model_dump(mode="json") for key, section in config.sections.items()}
+    ordered = {}
+    for key, value in common.items():  # the task's sections after `data`, where runs always had `protocol`
+        ordered[key] = value
+        if key == "data":
+            ordered.update(owned)
+    return ordered

@@ -6,22 +6,27 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, field_validator, model_validator
 
+from aclnet.config.tasks import DEFAULT_TASK, registered_tasks
 from aclnet.data.formats import FORMATS
 from aclnet.data.pipeline import PRESETS
 from aclnet.data.transforms import MODALITIES
+from aclnet.errors import InputError
 from aclnet.losses.affinity import MOMENTUM_RANGE
 from aclnet.losses.families import FAMILY_MODES
+from aclnet.losses.scaling import RELEASED_CONSTANTS, RELEASED_MEMORY_SIZE
 from aclnet.models.backbones import BACKBONES
 from aclnet.models.heads import PROJECTION_SOURCES
 
 
-class _Strict(BaseModel):
+class Section(BaseModel):
+    """Base of every configuration section (a task's own sections too): unknown keys are errors."""
+
     model_config = ConfigDict(extra="forbid", validate_assignment=True)
 
 
-class SyntheticConfig(_Strict):
+class SyntheticConfig(Section):
     """Options of the generated data (used when `data.format` is `synthetic`)."""
 
     kind: Literal["action", "gait"] = Field(
@@ -37,7 +42,7 @@ class SyntheticConfig(_Strict):
     seed: int = Field(0, description="generator seed")
 
 
-class DataConfig(_Strict):
+class DataConfig(Section):
     """Where the samples come from, which splits to use and how to turn them into tensors."""
 
     format: str = Field("pyskl", description="reader of `path` (see `aclnet prepare --help`), or `synthetic`")
@@ -109,7 +114,7 @@ class DataConfig(_Strict):
         return self
 
 
-class ModelConfig(_Strict):
+class ModelConfig(Section):
     """Backbone and heads."""
 
     backbone: str = Field("aclnet_gcn", description=f"one of {', '.join(BACKBONES)}")
@@ -138,18 +143,22 @@ class ModelConfig(_Strict):
         return value
 
 
-class InterLossConfig(_Strict):
+class InterLossConfig(Section):
     """Inter-class affinity contrastive loss (Motion Families, EMA prototypes, FAT)."""
 
     enabled: bool = Field(True, description="use the inter-class loss (ablation switch)")
     weight: float = Field(0.1, ge=0, description="lambda1")
-    k: int | None = Field(None, ge=1, description="neighbours per class, K (unset: 10, or the small-data rule)")
+    k: int | None = Field(
+        None, ge=1, description=f"neighbours per class, K (unset: {RELEASED_CONSTANTS['k']}, or the small-data rule)"
+    )
     overlap_threshold: int | None = Field(
-        None, ge=0, description="n_tau: shared neighbours needed to join a family (unset: 4, or the small-data rule)"
+        None, ge=0, description="n_tau: shared neighbours needed to join a family (unset: "
+        f"{RELEASED_CONSTANTS['overlap_threshold']}, or the small-data rule)"
     )
     momentum: float = Field(0.9, ge=MOMENTUM_RANGE[0], lt=MOMENTUM_RANGE[1], description="prototype EMA momentum gamma")
     start_epoch: int | None = Field(
-        None, ge=0, description="epoch from which statistics are gathered, 1-based (unset: 30, or the small-data rule)"
+        None, ge=0, description="epoch from which statistics are gathered, 1-based (unset: "
+        f"{RELEASED_CONSTANTS['start_epoch']}, or the small-data rule)"
     )
     family_mode: str = Field("released", description=f"family rules: {' or '.join(FAMILY_MODES)}")
     fat: bool = Field(True, description="family-aware temperature (ablation switch)")
@@ -165,20 +174,21 @@ class InterLossConfig(_Strict):
         return value
 
 
-class IntraLossConfig(_Strict):
+class IntraLossConfig(Section):
     """Intra-class marginal contrastive loss (memory of recent embeddings)."""
 
     enabled: bool = Field(True, description="use the intra-class loss (ablation switch)")
     weight: float = Field(0.1, ge=0, description="lambda2")
     memory_size: int | None = Field(
-        None, ge=1, description="embeddings kept in the memory (unset: 512, or the small-data rule)"
+        None, ge=1,
+        description=f"embeddings kept in the memory (unset: {RELEASED_MEMORY_SIZE}, or the small-data rule)",
     )
     tau: float = Field(0.1, gt=0, description="temperature")
     epsilon: float = Field(0.1, ge=0, description="margin on the logit scale")
     gather_distributed: bool = Field(False, description="fill the memory from all processes")
 
 
-class SupConLossConfig(_Strict):
+class SupConLossConfig(Section):
     """Supervised contrastive loss on the pooled embedding (GaitGraph's objective)."""
 
     enabled: bool = Field(False, description="use the supervised contrastive loss")
@@ -186,7 +196,7 @@ class SupConLossConfig(_Strict):
     temperature: float = Field(0.01, gt=0, description="temperature")
 
 
-class LossConfig(_Strict):
+class LossConfig(Section):
     """The objective: L = CE + lambda1 * inter + lambda2 * intra (+ w * SupCon)."""
 
     ce: bool = Field(True, description="train a classifier with cross-entropy (off for a metric-loss-only model)")
@@ -199,7 +209,7 @@ class LossConfig(_Strict):
     )
 
 
-class OptimConfig(_Strict):
+class OptimConfig(Section):
     """SGD with Nesterov momentum (or Adam) and a per-iteration cosine schedule after a linear warm-up."""
 
     optimizer: Literal["sgd", "adam"] = Field(
@@ -215,7 +225,7 @@ class OptimConfig(_Strict):
     clip_grad: float | None = Field(None, gt=0, description="max gradient norm (None: no clipping)")
 
 
-class TrainConfig(_Strict):
+class TrainConfig(Section):
     """Loop, evaluation and reproducibility settings."""
 
     seed: int = Field(0, description="seed of every random number generator")
@@ -234,84 +244,36 @@ class TrainConfig(_Strict):
     max_steps_per_epoch: int | None = Field(None, ge=1, description="cap on steps per epoch (quick runs)")
 
 
-class ValueRange(_Strict):
-    """An inclusive range of numeric field values, e.g. subjects {min: 75, max: 124}."""
-
-    min: float | None = Field(None, description="lowest value selected (None: no lower bound)")
-    max: float | None = Field(None, description="highest value selected (None: no upper bound)")
-
-
-FieldSelection = int | str | list[int | str] | ValueRange
-"""What a selection asks of one sample field: one value, a list of values, or a range."""
-
-Selection = dict[str, FieldSelection] | list[dict[str, FieldSelection]]
-"""Samples whose fields match every entry; a list of such mappings selects their union."""
-
-
-class ProbeSetConfig(_Strict):
-    """One probe set of a retrieval protocol and the gallery it is matched against."""
-
-    select: Selection = Field(description="sample fields selecting the probes, e.g. {condition: bg}")
-    gallery: Literal["self"] | Selection | None = Field(
-        None, description="None: the protocol's gallery; 'self': the probe set is its own gallery (a probe's own "
-        "sequence excluded); or a selection of its own"
-    )
-
-
-class ProtocolConfig(_Strict):
-    """Which samples train, which form the gallery and each probe set (gait and re-identification).
-
-    Every selection maps sample fields (`subject`, `condition`, `view`, `sequence`, or any other field the
-    reader puts in a sample's meta) to the values it keeps; a sample is selected when every field matches.
-    Gallery and probe selections apply within the `test` selection.
-    """
-
-    identity_field: str = Field("subject", description="sample field naming the person")
-    view_field: str = Field("view", description="sample field naming the camera view")
-    train: Selection = Field(description="samples that train")
-    test: Selection = Field(description="samples that the gallery and the probes come from")
-    gallery: Selection = Field(default_factory=dict, description="the default gallery")
-    probes: dict[str, ProbeSetConfig] = Field(description="named probe sets, e.g. nm, bg, cl")
-    exclude_identical_view: bool = Field(
-        True, description="gait: leave the probe's own view out (the diagonal of the view table)"
-    )
-    test_flip: bool = Field(False, description="embed each test sequence and its time reversal, averaged")
-
-    @field_validator("probes")
-    @classmethod
-    def _some_probes(cls, value: dict[str, ProbeSetConfig]) -> dict[str, ProbeSetConfig]:
-        if not value:
-            raise ValueError("a protocol needs at least one probe set")
-        return value
-
-
-class ExperimentConfig(_Strict):
-    """A whole experiment."""
+class ExperimentConfig(Section):
+    """A whole experiment. The task's own sections (a retrieval task's `protocol:`) are validated by the task's
+    models (`aclnet.config.tasks`) and read with `section`."""
 
     name: str = Field("experiment", description="experiment name (work-dir default)")
-    task: str = Field("action", description="action, gait or reid (what is trained and how it is evaluated)")
+    task: str = Field(DEFAULT_TASK, description="what is trained and how it is evaluated: a registered task (the "
+                      "built-in action, gait and reid, or one registered with aclnet.tasks.register_task)")
     data: DataConfig
-    protocol: ProtocolConfig | None = Field(None, description="gait and reid: the protocol's sample selections")
     model: ModelConfig = Field(default_factory=ModelConfig)
     loss: LossConfig = Field(default_factory=LossConfig)
     optim: OptimConfig = Field(default_factory=OptimConfig)
     train: TrainConfig = Field(default_factory=TrainConfig)
-
+    _sections: dict[str, BaseModel] = PrivateAttr(default_factory=dict)
 
     @field_validator("task")
     @classmethod
     def _known_task(cls, value: str) -> str:
-        from aclnet.tasks.registry import TASKS
-
-        if value not in TASKS:
-            raise ValueError(f"unknown task '{value}'; valid: {', '.join(TASKS)}")
+        tasks = registered_tasks()
+        if value not in tasks:
+            raise ValueError(f"unknown task '{value}'; valid: {', '.join(tasks)}")
         return value
 
-    @model_validator(mode="after")
-    def _protocol_for_retrieval(self) -> ExperimentConfig:
-        from aclnet.tasks.registry import TASKS
+    def section(self, key: str) -> BaseModel:
+        """The task's own section `key`, validated by the task's model."""
+        if key not in self._sections:
+            raise InputError(f"the configuration has no '{key}' section (task '{self.task}' owns "
+                             f"{sorted(self._sections) or 'none'}); load it with aclnet.config.validate_config")
+        return self._sections[key]
 
-        if TASKS[self.task].needs_protocol and self.protocol is None:
-            raise ValueError(f"protocol: task '{self.task}' needs a protocol "
-                             "(train, test, gallery and probe selections)")
-        return self
+    @property
+    def sections(self) -> dict[str, BaseModel]:
+        """Every section the task owns, by key (what `dump_config` writes beside the common ones)."""
+        return dict(self._sections)

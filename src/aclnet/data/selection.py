@@ -9,13 +9,41 @@ of such mappings selects their union (e.g. normal walks 1-3 together with bag wa
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from typing import Any
+
+import numpy as np
+from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError
 
 from aclnet.data.sample import Sample
 from aclnet.errors import InputError
 
-Selection = Mapping[str, Any] | list[Mapping[str, Any]]
+
+class ValueRange(BaseModel):
+    """An inclusive range of numeric field values, e.g. subjects {min: 75, max: 124}."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    min: float | None = Field(None, description="lowest value selected (None: no lower bound)")
+    max: float | None = Field(None, description="highest value selected (None: no upper bound)")
+
+
+FieldSelection = int | str | list[int | str] | ValueRange
+"""What a selection asks of one sample field: one value, a list of values, or a range."""
+
+Selection = dict[str, FieldSelection] | list[dict[str, FieldSelection]]
+"""Samples whose fields match every entry; a list of such mappings selects their union."""
+
+_SELECTION: TypeAdapter[Selection] = TypeAdapter(Selection)
+
+
+def as_selection(value: object, where: str = "selection") -> Selection:
+    """A selection from its written form (mappings and ranges as dicts, or already typed); errors name `where`."""
+    try:
+        return _SELECTION.validate_python(value)
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        raise InputError(f"{where}: not a selection of sample fields ({first['msg']}), e.g. "
+                         "{subject: [1, 2], condition: nm} or {subject: {min: 75, max: 124}}") from None
 
 
 def field_value(sample: Sample, name: str) -> int | str:
@@ -26,12 +54,11 @@ def field_value(sample: Sample, name: str) -> int | str:
     return sample.meta[name]
 
 
-def _matches(value: int | str, wanted: Any) -> bool:
-    if isinstance(wanted, Mapping):
+def _matches(value: int | str, wanted: FieldSelection) -> bool:
+    if isinstance(wanted, ValueRange):
         if isinstance(value, str):
             return False
-        low, high = wanted.get("min"), wanted.get("max")
-        return (low is None or value >= low) and (high is None or value <= high)
+        return (wanted.min is None or value >= wanted.min) and (wanted.max is None or value <= wanted.max)
     if isinstance(wanted, list | tuple):
         return any(_same(value, w) for w in wanted)
     return _same(value, wanted)
@@ -44,30 +71,44 @@ def _same(value: int | str, wanted: int | str) -> bool:
     return value == wanted
 
 
-def selected(sample: Sample, selection: Selection) -> bool:
+def _selected(sample: Sample, selection: Selection) -> bool:
     """Whether the sample's fields match every entry of `selection` (of one of them, for a list)."""
     if isinstance(selection, list):
-        return any(selected(sample, part) for part in selection)
+        return any(_selected(sample, part) for part in selection)
     return all(_matches(field_value(sample, k), v) for k, v in selection.items())
 
 
-def select(samples: list[Sample], selection: Selection) -> list[Sample]:
-    """The samples (in their order) that `selection` selects."""
-    return [s for s in samples if selected(s, selection)]
+def selection_mask(samples: list[Sample], selection: object) -> np.ndarray:
+    """Which of `samples` a selection (written or typed) keeps, as a boolean array."""
+    checked = as_selection(selection)
+    return np.array([_selected(s, checked) for s in samples], dtype=bool)
 
 
-def describe(selection: Selection) -> str:
+def select(samples: list[Sample], selection: object) -> list[Sample]:
+    """The samples (in their order) that a selection (written or typed) selects."""
+    return [s for s, keep in zip(samples, selection_mask(samples, selection)) if keep]
+
+
+def describe(selection: object) -> str:
     """A selection as short text, for messages and reports."""
+    selection = as_selection(selection)
     if isinstance(selection, list):
         return " or ".join(f"({describe(part)})" for part in selection) or "no samples"
     if not selection:
         return "all samples"
 
     def text(wanted: Any) -> str:
-        if isinstance(wanted, Mapping):
-            return f"{wanted.get('min', '')}..{wanted.get('max', '')}"
+        if isinstance(wanted, ValueRange):
+            return f"{_number(wanted.min)}..{_number(wanted.max)}"
         if isinstance(wanted, list | tuple):
             return ",".join(map(str, wanted))
         return str(wanted)
 
     return " ".join(f"{k}={text(v)}" for k, v in selection.items())
+
+
+def _number(value: float | None) -> str:
+    """A range bound as written: 75.0 -> '75', None -> ''."""
+    if value is None:
+        return ""
+    return str(int(value)) if float(value).is_integer() else str(value)

@@ -11,25 +11,23 @@ import random
 from collections.abc import Callable
 from contextlib import nullcontext
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np
 import torch
 import yaml
 
-from aclnet.config import ExperimentConfig, dump_config
+from aclnet.config import ExperimentConfig, config_as_dict, dump_config
 from aclnet.data.sample import Sample
 from aclnet.engine.checkpoint import check_finite_weights, check_model_fits, load_checkpoint
 from aclnet.engine.distributed import DistInfo, init_distributed, resolve_device
 from aclnet.engine.evaluation import save_scores
 from aclnet.engine.run_folder import RunFolder
+from aclnet.engine.seam import RunnableTask, TaskData
 from aclnet.engine.trainer import Trainer
 from aclnet.errors import InputError
 from aclnet.models.skeleton_model import TRAINING_ONLY_PREFIX, SkeletonModel
 from aclnet.skeleton.custom import layout_to_mapping
-
-if TYPE_CHECKING:  # the engine receives task objects; it imports no task module at run time
-    from aclnet.tasks.base import Task, TaskData
 
 SELECTION = {"val": "validation split", "test": "test split (labelled: chosen on the test data, as the release)",
              "last": "final epoch"}
@@ -48,7 +46,7 @@ def seed_everything(config: ExperimentConfig) -> None:
         torch.backends.cudnn.benchmark = False
 
 
-def train(task: Task, work_dir: str | Path, *, resume: bool = False, force: bool = False,
+def train(task: RunnableTask, work_dir: str | Path, *, resume: bool = False, force: bool = False,
           allow_changes: tuple[str, ...] = (), log: Callable[[str], None] = print) -> dict[str, Any]:
     """Train (one process, or one rank under torchrun), then test the chosen checkpoint; returns the report
     (empty on ranks other than the main one).
@@ -91,6 +89,7 @@ def train(task: Task, work_dir: str | Path, *, resume: bool = False, force: bool
             return {}
         report = test(task, run.tested_checkpoint(), scores_out=run.test_scores, data=data, force=True)
         report["selected_epoch"] = state.epoch if config.train.select_on == "last" else state.best_epoch
+        report["loss_constants"] = trainer.loss_constants
         run.write_report(report)
     return report
 
@@ -121,7 +120,7 @@ def check_resumed_config(run: RunFolder, config: ExperimentConfig, allow_changes
         saved = yaml.safe_load(run.config.read_text())
     except (OSError, yaml.YAMLError) as exc:
         raise InputError(f"{run.config}: cannot read the run's configuration to compare ({exc})") from exc
-    differences = [(key, old, new) for key, old, new in _differences(saved or {}, config.model_dump(mode="json"))
+    differences = [(key, old, new) for key, old, new in _differences(saved or {}, config_as_dict(config))
                    if not any(key == p or key.startswith(p + ".") for p in allow_changes)]
     if differences:
         shown = "; ".join(f"{k}: {old!r} -> {new!r}" for k, old, new in differences[:5])
@@ -140,7 +139,7 @@ def _differences(old: Any, new: Any, prefix: str = "") -> list[tuple[str, Any, A
     return [] if old == new else [(prefix.rstrip("."), old, new)]
 
 
-def build_trainer(task: Task, run: RunFolder, dist_info: DistInfo,
+def build_trainer(task: RunnableTask, run: RunFolder, dist_info: DistInfo,
                   device: torch.device) -> tuple[Trainer, TaskData]:
     """The task's data, pipelines, model, loaders and validation in a trainer, ready to `fit`."""
     config = task.config
@@ -155,11 +154,12 @@ def build_trainer(task: Task, run: RunFolder, dist_info: DistInfo,
     embed_loader = task.loader(data.test, val_pipe, train=False) if config.train.save_embeddings_at else None
     trainer = Trainer(config, model, task.loader(data.train, train_pipe, train=True, dist_info=dist_info), validator,
                       run, device, dist_info, primary_metric=task.primary_metric, class_names=data.classes,
-                      embedding_loader=embed_loader, inference=inference_info(task, data))
+                      embedding_loader=embed_loader, inference=inference_info(task, data),
+                      loss_constants=task.loss_constants(data))
     return trainer, data
 
 
-def inference_info(task: Task, data: TaskData) -> dict[str, Any]:
+def inference_info(task: RunnableTask, data: TaskData) -> dict[str, Any]:
     """What a checkpoint carries so that it can be used alone: the task, the input layout (as a layout
     file's mapping) and the input's coordinate channels and whether it has scores."""
     sample = data.train[0]
@@ -167,7 +167,7 @@ def inference_info(task: Task, data: TaskData) -> dict[str, Any]:
             "keypoint_channels": int(sample.keypoint.shape[-1]), "has_score": sample.score is not None}
 
 
-def test(task: Task, checkpoint: Path, *, clips: int | None = None, scores_out: Path | None = None,
+def test(task: RunnableTask, checkpoint: Path, *, clips: int | None = None, scores_out: Path | None = None,
          data: TaskData | None = None, transform: SampleTransform | None = None,
          force: bool = False) -> dict[str, Any]:
     """Test a checkpoint on the task's test data with several clips.

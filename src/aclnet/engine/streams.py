@@ -11,17 +11,15 @@ from __future__ import annotations
 import json
 from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from aclnet.config import ExperimentConfig, load_config
 from aclnet.engine.ensemble import ensemble
 from aclnet.engine.run import train
 from aclnet.engine.run_folder import RunFolder
+from aclnet.engine.seam import RunnableTask
 from aclnet.errors import InputError
 from aclnet.fileio import atomic_write_bytes
-
-if TYPE_CHECKING:
-    from aclnet.tasks.base import Task
 
 PAPER_WEIGHTS: dict[tuple[str, ...], tuple[float, ...]] = {
     ("j", "b"): (1, 1),
@@ -42,7 +40,8 @@ def stream_weights(streams: list[str], weights: list[float] | None) -> list[floa
     return list(PAPER_WEIGHTS.get(tuple(streams), (1.0,) * len(streams)))
 
 
-def train_streams(template: str, streams: list[str], work_dir: Path, make_task: Callable[[ExperimentConfig], Task],
+def train_streams(template: str, streams: list[str], work_dir: Path,
+                  make_task: Callable[[ExperimentConfig], RunnableTask],
                   *, overrides: list[str] | None = None, weights: list[float] | None = None,
                   log: Callable[[str], None] = print) -> dict[str, Any]:
     """Train `TEMPLATE-STREAM` for every stream (resuming or skipping what was done), then fuse their test scores.
@@ -59,7 +58,7 @@ def train_streams(template: str, streams: list[str], work_dir: Path, make_task: 
         raise InputError(f"--streams {','.join(streams)}: give each stream once")
     fused_weights = stream_weights(streams, weights)
     configs = {s: load_config(f"{template}-{s}", overrides) for s in streams}  # every name checked first
-    unscored = [c.task for c in configs.values() if not make_task(c).class_scores]
+    unscored = [c.task for c in configs.values() if make_task(c).output != "class_scores"]
     if unscored:
         raise InputError(f"{template}: streams are fused from class scores; task '{unscored[0]}' has none")
     reports: dict[str, dict[str, Any]] = {}

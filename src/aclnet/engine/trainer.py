@@ -163,6 +163,8 @@ class Trainer:
         embedding_loader: test batches whose pooled features are saved at `train.save_embeddings_at`.
         inference: what a checkpoint needs besides the configuration to be used alone (task, input
             layout and channels), saved in every checkpoint.
+        loss_constants: the losses' resolved constants (K, overlap threshold, start epoch, memory size), saved
+            in every checkpoint for the analyses.
     """
 
     def __init__(
@@ -179,9 +181,11 @@ class Trainer:
         class_names: list[str],
         embedding_loader: DataLoader | None = None,
         inference: dict[str, Any] | None = None,
+        loss_constants: dict[str, int] | None = None,
     ) -> None:
         self.config = config
         self.inference = inference or {}
+        self.loss_constants = loss_constants or {}
         self.log_progress: Callable[[str], None] | None = None  # one line per epoch (set by the run loop)
         self.class_names = class_names
         self.model = model.to(device)
@@ -238,6 +242,7 @@ class Trainer:
             "config": dump_config(self.config),
             "class_names": self.class_names,
             "inference": self.inference,
+            "loss_constants": self.loss_constants,
         }
 
     def resume(self, path: Path) -> None:

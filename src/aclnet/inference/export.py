@@ -57,6 +57,7 @@ from torch import Tensor, nn
 
 from aclnet.errors import InputError
 from aclnet.fileio import atomic_write_bytes
+from aclnet.losses.common import l2_normalise
 from aclnet.models.skeleton_model import SkeletonModel
 
 if TYPE_CHECKING:
@@ -72,7 +73,12 @@ TORCHSCRIPT_METADATA_FILE = "aclnet.json"
 METADATA_SCHEMA = "aclnet-export/1"
 EXTRA_HINT = 'pip install "aclnet[export]"'
 SUFFIXES = {".onnx": "onnx", ".pt": "torchscript", ".ts": "torchscript", ".torchscript": "torchscript"}
-EMBEDDING_EPS = 1e-12  # as the retrieval tasks' normalisation (aclnet.tasks.retrieval)
+POSTPROCESSING = {
+    "class_scores": "softmax of each clip's logits, mean over the clips of a sequence, arg-max",
+    "embeddings": "one test clip: the embedding as it is; several: the mean of the clips' features, L2-normalised; "
+                  "matched by Euclidean distance",
+}
+"""What follows the graph, by what the task's model outputs."""
 
 CHANNEL_KINDS = {
     "j": "joint position", "b": "bone: joint minus its parent joint (layout.parents)",
@@ -112,7 +118,7 @@ class InferenceGraph(nn.Module):
             pooled = (pooled + self.model.predict(x.flip(2)).pooled) / 2  # (N, M, T, V, C): time is dimension 2
         values = {"logits": out.logits, "features": pooled}
         if "embedding" in self.outputs:
-            values["embedding"] = pooled / (pooled.norm(dim=1, keepdim=True) + EMBEDDING_EPS)
+            values["embedding"] = l2_normalise(pooled)
         results = tuple(values[name] for name in self.outputs)
         return results[0] if len(results) == 1 else results
 
@@ -146,8 +152,8 @@ def resolve_format(fmt: str | None, out: Path) -> str:
 
 
 def default_outputs(loaded: LoadedModel) -> tuple[str, ...]:
-    """The task's output: `logits` for action recognition (with a classifier), else `embedding`."""
-    if loaded.task.name == "action" and loaded.model.cls_head is not None:
+    """The task's output: `logits` for a task that predicts classes (with a classifier), else `embedding`."""
+    if loaded.output == "class_scores" and loaded.model.cls_head is not None:
         return ("logits",)
     return ("embedding",)
 
@@ -162,12 +168,6 @@ def parse_outputs(text: str | None, loaded: LoadedModel) -> tuple[str, ...]:
         raise InputError(f"--outputs {text!r}: expected one or more of {', '.join(OUTPUT_NAMES)} separated by "
                          "commas, each once")
     return names
-
-
-def uses_time_flip(loaded: LoadedModel) -> bool:
-    """Whether the task embeds each test clip and its time reversal (retrieval with `protocol.test_flip`)."""
-    protocol = loaded.config.protocol
-    return loaded.task.name != "action" and protocol is not None and bool(protocol.test_flip)
 
 
 def require_modules(fmt: str, onnx_exporter: str = "legacy", *, verify: bool = True) -> None:
@@ -270,8 +270,7 @@ def build_metadata(loaded: LoadedModel, fmt: str, outputs: Sequence[str], *, tim
         "experiment": loaded.config.name,
         "backbone": loaded.config.model.backbone,
         "classes": list(loaded.classes),
-        "classes_meaning": "actions" if loaded.task.name == "action" else "training identities (the embedding, "
-                                                                             "not the classifier, serves new ones)",
+        "classes_meaning": loaded.task.classes_meaning,
         "input": {
             "name": INPUT_NAME,
             "dtype": "float32",
@@ -302,10 +301,7 @@ def build_metadata(loaded: LoadedModel, fmt: str, outputs: Sequence[str], *, tim
             "steps": _steps(loaded),
             "test_clips": loaded.config.data.test_clips,
         },
-        "postprocessing": ("softmax of each clip's logits, mean over the clips of a sequence, arg-max"
-                           if loaded.task.name == "action" else
-                           "one test clip: the embedding as it is; several: the mean of the clips' features, "
-                           "L2-normalised; matched by Euclidean distance"),
+        "postprocessing": POSTPROCESSING[loaded.output],
     }
 
 
@@ -486,7 +482,7 @@ def export_model(loaded: LoadedModel, out: str | Path, fmt: str | None = None, *
     fmt = resolve_format(fmt, out)
     meta_path = _check_targets(out, fmt, force, onnx_exporter, verify)
     outputs = default_outputs(loaded) if outputs is None else tuple(outputs)
-    time_flip = uses_time_flip(loaded) and ("embedding" in outputs or "features" in outputs)
+    time_flip = loaded.task.time_flip and ("embedding" in outputs or "features" in outputs)
     graph = InferenceGraph(loaded.model.cpu(), outputs, time_flip=time_flip)
 
     persons, frames, joints, channels = input_shape(loaded)

@@ -34,6 +34,7 @@ from aclnet.engine.forward import run_model
 from aclnet.engine.retrieval import normalised_rows
 from aclnet.engine.run import load_for_inference
 from aclnet.engine.run_folder import resolve_checkpoint
+from aclnet.engine.seam import TaskOutput
 from aclnet.errors import InputError
 from aclnet.inference.inputs import InputSequence, as_sequences, check_sequence
 from aclnet.inference.results import ClassScore, Gallery, Prediction, Timeline
@@ -57,7 +58,7 @@ class LoadedModel:
     Attributes:
         model: the network without its training-only parts, in eval mode.
         config: the run's resolved configuration.
-        task: the run's task object (action, gait, reid).
+        task: the run's task object (it says what the model's output is).
         pipeline: the test pipeline (`config.data.test_clips` clips per sequence).
         layout: the skeleton layout the input must follow.
         classes: names of the training classes (actions, or training identities).
@@ -77,9 +78,10 @@ class LoadedModel:
     source: Path
 
     @property
-    def is_retrieval(self) -> bool:
-        """Whether the model is a gait or re-identification model (matched by embeddings, not classes)."""
-        return self.task.name in ("gait", "reid")
+    def output(self) -> TaskOutput:
+        """What the run's task makes of the model: `class_scores` (it predicts classes) or `embeddings` (it
+        embeds sequences, matched against a gallery)."""
+        return self.task.output
 
     @property
     def clip_length(self) -> int | None:
@@ -221,7 +223,7 @@ class LoadedModel:
         if need_scores and self.model.cls_head is None:
             raise InputError(f"{self.source}: this model has no classifier (it was trained with a metric loss "
                              "only); it gives embeddings (`embed`), not classes")
-        time_flip = bool(self.config.protocol is not None and self.config.protocol.test_flip)
+        time_flip = self.task.time_flip
         device = next(self.model.parameters()).device
         self.model.eval()
         clips = [self.pipeline(sample, np.random.default_rng(PIPELINE_SEED)) for sample in samples]

@@ -62,23 +62,26 @@ def add_predict_parser(subparsers: argparse._SubParsersAction) -> argparse.Argum
 
 def cmd_predict(args: argparse.Namespace) -> None:
     """Run the checkpoint on the inputs; print a table and write `--out`."""
+    from aclnet.engine.retrieval import normalised_rows
     from aclnet.inference.loading import load
     from aclnet.inference.results import Gallery
 
     _check_numbers(args)
     out = Path(args.out) if args.out else None
     model = load(args.checkpoint)
+    embeds = model.output == "embeddings"
     if args.window is not None:
-        if model.is_retrieval:
-            raise InputError("--window needs an action checkpoint; this one is a "
+        if embeds:
+            raise InputError("--window needs a checkpoint that predicts classes; this one is a "
                              f"{model.task.name} checkpoint (it embeds sequences)")
         if args.gallery is not None:
-            raise InputError("--gallery is for gait and re-identification checkpoints, not with --window")
-    elif args.gallery is not None and not model.is_retrieval:
-        raise InputError(f"--gallery needs a gait or re-identification checkpoint; this one is an "
-                         f"{model.task.name} checkpoint (it predicts classes)")
+            raise InputError("--gallery is for checkpoints that embed sequences (gait, re-identification), "
+                             "not with --window")
+    elif args.gallery is not None and not embeds:
+        raise InputError(f"--gallery needs a checkpoint that embeds sequences (gait, re-identification); this one "
+                         f"is a {model.task.name} checkpoint (it predicts classes)")
     if out is not None:
-        kind = "npz" if model.is_retrieval and args.gallery is None and args.window is None else None
+        kind = "npz" if embeds and args.gallery is None and args.window is None else None
         allowed = (".json", ".csv", ".npz") if kind else (".json", ".csv")
         if out.suffix.lower() not in allowed:
             raise InputError(f"--out {out}: the file type is given by its suffix, one of {', '.join(allowed)}")
@@ -97,7 +100,7 @@ def cmd_predict(args: argparse.Namespace) -> None:
             plot = plot_timelines(timelines, out.with_suffix(".png"))
             print(f"wrote {out} and {plot}")
         return
-    if not model.is_retrieval:
+    if not embeds:
         predictions = model.predict(sequences, top_k=args.top_k)
         print(format_predictions(predictions))
         if out is not None:
@@ -105,7 +108,7 @@ def cmd_predict(args: argparse.Namespace) -> None:
             print(f"wrote {out}")
         return
     features = model.embed(sequences, normalize=False)
-    embeddings = features / (np.linalg.norm(features, axis=1, keepdims=True) + 1e-12)
+    embeddings = normalised_rows(features)
     names = [s.name for s in sequences]
     if args.gallery is None:
         print(format_embeddings(names, features))

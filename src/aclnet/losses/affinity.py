@@ -23,6 +23,7 @@ from aclnet.losses.common import (
     world,
 )
 from aclnet.losses.families import FAMILY_MODES, build_families, confusion_increment, family_temperatures
+from aclnet.losses.scaling import RELEASED_CONSTANTS
 
 _NAME = "InterClassAffinityLoss"
 
@@ -54,10 +55,10 @@ class InterClassAffinityLoss(nn.Module):
         num_classes: int,
         dim: int,
         *,
-        k: int = 10,
-        overlap_threshold: float = 4,
+        k: int = RELEASED_CONSTANTS["k"],
+        overlap_threshold: float = RELEASED_CONSTANTS["overlap_threshold"],
         momentum: float = 0.9,
-        start_epoch: int = 30,
+        start_epoch: int = RELEASED_CONSTANTS["start_epoch"],
         family_mode: str = "released",
         temperatures: Sequence[float] = (0.1, 0.5, 1.0),
         fat: bool = True,

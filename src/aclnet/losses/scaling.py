@@ -7,10 +7,12 @@ import warnings
 
 from aclnet.losses.common import is_int, require
 
-START_FRACTION = 0.2  # released: start epoch 30 of 150
 RELEASED_MEMORY_SIZE = 512  # released NTU-60 / PKU-MMD size; NTU-120 and FineGYM use 1024, Kinetics 2048
 RELEASED_CONSTANTS = {"k": 10, "overlap_threshold": 4, "start_epoch": 30, "memory_size": RELEASED_MEMORY_SIZE}
 """The released loss constants (NTU-60), used where neither the configuration nor the small-data rule sets one."""
+RELEASED_EPOCHS = 150
+START_FRACTION = RELEASED_CONSTANTS["start_epoch"] / RELEASED_EPOCHS
+"""The share of the schedule before the inter loss switches on, as released (epoch 30 of 150)."""
 _NAME = "scale_for_small_dataset"
 
 
@@ -21,7 +23,7 @@ def scale_for_small_dataset(num_classes: int, num_train_samples: int, batch_size
     k = max(2, round(C / 6)) (halves round up); overlap_threshold = round(0.4 k); memory_size = the
     largest multiple of the batch that is at most both a quarter of the training set and
     `default_memory_size` (the released value; at least one batch); start_epoch = max(1, round(0.2 epochs)).
-    Warns when the inter loss would never switch on (start_epoch >= epochs) or the memory exceeds a quarter.
+    Warns when the memory exceeds a quarter of the training set.
     """
     for name, value in (("num_classes", num_classes), ("num_train_samples", num_train_samples),
                         ("batch_size", batch_size), ("epochs", epochs), ("default_memory_size", default_memory_size)):
@@ -35,8 +37,5 @@ def scale_for_small_dataset(num_classes: int, num_train_samples: int, batch_size
         warnings.warn(f"{_NAME}: {num_train_samples} training samples are fewer than four batches of "
                       f"{batch_size}; the intra memory ({memory_size}) holds more than a quarter of them",
                       UserWarning, stacklevel=2)
-    if start_epoch >= epochs:
-        warnings.warn(f"{_NAME}: with {epochs} epoch(s) the inter loss never switches on (it starts after "
-                      f"epoch {start_epoch})", UserWarning, stacklevel=2)
     return {"k": k, "overlap_threshold": overlap_threshold, "memory_size": memory_size,
             "start_epoch": start_epoch}

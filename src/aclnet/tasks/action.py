@@ -18,10 +18,11 @@ from aclnet.data.sample import Sample
 from aclnet.data.splits import hold_out
 from aclnet.engine.evaluation import confusion_matrix, metrics
 from aclnet.engine.forward import run_model
+from aclnet.engine.seam import Evaluation, TaskData
 from aclnet.errors import InputError
 from aclnet.models.skeleton_model import SkeletonModel
 from aclnet.skeleton import get_layout
-from aclnet.tasks.base import Evaluation, Task, TaskData
+from aclnet.tasks.base import REPORT_SECTIONS, ReportTable, Task
 from aclnet.tasks.components import load_sample_set
 
 
@@ -30,7 +31,9 @@ class ActionTask(Task):
 
     name = "action"
     primary_metric = "top1"
-    class_scores = True
+    output = "class_scores"
+    classes_meaning = "actions"
+    report_sections = frozenset(REPORT_SECTIONS)
 
     def load_data(self, *, for_training: bool = True) -> TaskData:
         config = self.config
@@ -80,3 +83,11 @@ class ActionTask(Task):
         extra = f", occluded: {report['occluded']}" if "occluded" in report else ""
         where = f"{report['split']}, {report['clips']} clips, {report['samples']} samples{extra}"
         return f"test ({where}): {values}  [checkpoint chosen on the {report['selection']}]"
+
+    def result_tables(self, report: dict[str, Any]) -> list[ReportTable]:
+        labels = {"top1": "top-1 (%)", "top5": "top-5 (%)", "mean_class": "mean class accuracy (%)"}
+        rows = [[label, float(report[key])] for key, label in labels.items() if key in report]
+        tables = [ReportTable("Metrics", ["metric", "value"], rows, {1})]
+        if "occluded" in report:
+            tables.append(ReportTable("Occlusion", note=f"Occluded: {report['occluded']}"))
+        return tables

@@ -9,15 +9,11 @@ from __future__ import annotations
 import copy
 import warnings
 
-import torch
-
 from aclnet.config import ExperimentConfig
-from aclnet.data.datasets import SkeletonDataset, make_loader
 from aclnet.data.formats import read_format, reader_options
 from aclnet.data.pipeline import PRESETS, Pipeline, build_pipeline
 from aclnet.data.sample import Sample, SampleSet
 from aclnet.data.synthetic import make_action_dataset, make_gait_dataset
-from aclnet.engine.distributed import DistInfo
 from aclnet.errors import InputError
 from aclnet.losses import InterClassAffinityLoss, IntraClassMarginLoss, scale_for_small_dataset
 from aclnet.losses.metric import SupConLoss
@@ -67,22 +63,20 @@ def make_pipeline(config: ExperimentConfig, layout: Layout, *, test_mode: bool, 
     return build_pipeline(pipeline_steps(config), layout, test_mode=test_mode, num_clips=clips)
 
 
-def build_model(config: ExperimentConfig, num_classes: int, train: list[Sample], pipeline: Pipeline) -> SkeletonModel:
+def build_model(config: ExperimentConfig, num_classes: int, train: list[Sample], pipeline: Pipeline,
+                constants: dict[str, int]) -> SkeletonModel:
     """Backbone, classifier and the configured auxiliary losses for the pipeline's output.
 
     Args:
         config: the experiment.
         num_classes: training classes (identities for gait and re-identification).
-        train: the training samples (their number scales the loss constants under the small-data rule).
+        train: the training samples (the first fixes the input's channels).
         pipeline: the test pipeline; its output fixes the backbone's layout and input channels.
+        constants: the losses' resolved constants (`loss_constants`).
     """
     loss = config.loss
     inter_cfg, intra_cfg = loss.inter, loss.intra
-    constants = loss_constants(config, num_classes, len(train))
     k, threshold, memory, start = (constants[key] for key in ("k", "overlap_threshold", "memory_size", "start_epoch"))
-    if inter_cfg.enabled and start >= config.optim.epochs and not loss.small_dataset_scaling:  # the rule warns itself
-        warnings.warn(f"loss.inter.start_epoch {start} >= optim.epochs {config.optim.epochs}: "
-                      "the inter-class loss never switches on", stacklevel=2)
     sample = train[0]
     backbone = build_pipeline_backbone(config, pipeline, int(sample.keypoint.shape[-1]), sample.score is not None)
     dim, source = config.model.embedding_dim, config.model.embedding_input
@@ -116,7 +110,11 @@ def loss_constants(config: ExperimentConfig, num_classes: int, num_train: int) -
     if config.loss.small_dataset_scaling:
         derived = scale_for_small_dataset(num_classes, num_train, config.optim.batch_size, config.optim.epochs,
                                           default_memory_size=given["memory_size"] or RELEASED_MEMORY_SIZE)
-    return {key: value if value is not None else derived[key] for key, value in given.items()}
+    constants = {key: value if value is not None else derived[key] for key, value in given.items()}
+    if inter.enabled and constants["start_epoch"] >= config.optim.epochs:
+        warnings.warn(f"loss.inter.start_epoch {constants['start_epoch']} >= optim.epochs {config.optim.epochs}: "
+                      "the inter-class loss never switches on", stacklevel=2)
+    return constants
 
 
 def build_pipeline_backbone(config: ExperimentConfig, pipeline: Pipeline, keypoint_channels: int,
@@ -134,17 +132,3 @@ def build_inference_model(config: ExperimentConfig, num_classes: int, pipeline: 
     embeds and is exported."""
     backbone = build_pipeline_backbone(config, pipeline, keypoint_channels, has_score)
     return SkeletonModel(backbone, num_classes if config.loss.ce else None, dropout=config.model.dropout)
-
-
-def make_data_loader(config: ExperimentConfig, samples: list[Sample], pipeline: Pipeline, *, train: bool,
-                     dist_info: DistInfo | None = None) -> torch.utils.data.DataLoader:
-    """Training batches (shuffled, balanced or identity-balanced as configured) or evaluation batches in order."""
-    data = config.data
-    dataset = SkeletonDataset(samples, pipeline, seed=config.train.seed)
-    return make_loader(
-        dataset, config.optim.batch_size, shuffle=train, balanced=train and data.balanced_sampling,
-        seed=config.train.seed, num_workers=data.num_workers,
-        distributed=train and dist_info is not None and dist_info.enabled, drop_last=False,  # as the release
-        pin_memory=torch.cuda.is_available() and config.train.device != "cpu",
-        sequences_per_identity=data.sequences_per_identity if train else None,
-    )

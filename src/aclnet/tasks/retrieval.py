@@ -15,17 +15,20 @@ from typing import Any
 import numpy as np
 import torch
 
+from aclnet.config import ExperimentConfig
 from aclnet.data.pipeline import Pipeline
 from aclnet.data.sample import Sample
-from aclnet.data.selection import describe, field_value, select, selected
+from aclnet.data.selection import describe, field_value, select, selection_mask
 from aclnet.data.splits import hold_out
 from aclnet.engine.forward import run_model
-from aclnet.engine.retrieval import cross_view_rank1, euclidean_distances, rank_k_and_map
+from aclnet.engine.retrieval import cross_view_rank1, euclidean_distances, normalised_rows, rank_k_and_map
+from aclnet.engine.seam import Evaluation, TaskData
 from aclnet.errors import InputError
 from aclnet.models.skeleton_model import SkeletonModel
 from aclnet.skeleton import get_layout
-from aclnet.tasks.base import Evaluation, Task, TaskData
+from aclnet.tasks.base import ReportTable, Task
 from aclnet.tasks.components import load_sample_set
+from aclnet.tasks.protocol import ProtocolConfig
 
 
 @dataclasses.dataclass
@@ -44,24 +47,36 @@ class ProbeMatch:
 class RetrievalTask(Task):
     """What gait recognition and re-identification share: protocol selections, identity labels, embeddings."""
 
-    needs_protocol = True
+    output = "embeddings"
+    sections = {"protocol": ProtocolConfig}
+    classes_meaning = "training identities (the embedding, not the classifier, serves new ones)"
+
+    def __init__(self, config: ExperimentConfig) -> None:
+        super().__init__(config)
+        protocol = config.section("protocol")
+        assert isinstance(protocol, ProtocolConfig)
+        self.protocol = protocol
+
+    @property
+    def time_flip(self) -> bool:
+        return self.protocol.test_flip
 
     def load_data(self, *, for_training: bool = True) -> TaskData:
         config = self.config
-        protocol = config.protocol.model_dump()
+        protocol = self.protocol
         sample_set = load_sample_set(config)
         layout = get_layout(config.data.layout or sample_set.layout)
-        train = select(sample_set.samples, protocol["train"])
-        test = select(sample_set.samples, protocol["test"])
+        train = select(sample_set.samples, protocol.train)
+        test = select(sample_set.samples, protocol.test)
         for part, key in ((train, "train"), (test, "test")):
             if not part:
-                raise InputError(f"protocol.{key} ({describe(protocol[key])}) selects none of the "
+                raise InputError(f"protocol.{key} ({describe(getattr(protocol, key))}) selects none of the "
                                  f"{len(sample_set.samples)} samples")
         shared = sorted({s.sample_id for s in train} & {s.sample_id for s in test})
         if shared:
             raise InputError(f"protocol: {len(shared)} sequence(s) are selected for both training and test, "
                              f"e.g. '{shared[0]}'; training sequences must not be probes or gallery")
-        identity = protocol["identity_field"]
+        identity = protocol.identity_field
         val: list[Sample] = []
         if for_training:
             if config.train.select_on == "test":
@@ -76,23 +91,22 @@ class RetrievalTask(Task):
     def evaluate(self, model: SkeletonModel, samples: list[Sample], pipeline: Pipeline,
                  device: torch.device) -> Evaluation:
         outputs = run_model(model, self.loader(samples, pipeline, train=False), device, self.use_amp(device),
-                            time_flip=self.config.protocol.test_flip)
+                            time_flip=self.time_flip)
         return self.evaluate_embeddings(outputs.features, [samples[i] for i in outputs.indices])
 
     def evaluate_embeddings(self, features: np.ndarray, samples: list[Sample]) -> Evaluation:
         """The protocol's probe sets against their galleries, from one embedding (N, D) per sample."""
-        protocol = self.config.protocol
-        selections = protocol.model_dump()
-        features = features / (np.linalg.norm(features, axis=1, keepdims=True) + 1e-12)
+        protocol = self.protocol
+        features = normalised_rows(features)
         ids = np.array([field_value(s, protocol.identity_field) for s in samples])
         views = np.array([field_value(s, protocol.view_field) for s in samples])
         matches: dict[str, ProbeMatch] = {}
-        for name, probe in selections["probes"].items():
-            in_probe = _mask(samples, probe["select"])
-            same_set = probe["gallery"] == "self"
-            gallery = selections["gallery"] if probe["gallery"] is None else probe["gallery"]
-            in_gallery = in_probe if same_set else _mask(samples, gallery)
-            for role, mask, selection in (("probe", in_probe, probe["select"]), ("gallery", in_gallery, gallery)):
+        for name, probe in protocol.probes.items():
+            in_probe = selection_mask(samples, probe.select)
+            same_set = probe.gallery == "self"
+            gallery = protocol.gallery if probe.gallery is None else probe.gallery
+            in_gallery = in_probe if same_set else selection_mask(samples, gallery)
+            for role, mask, selection in (("probe", in_probe, probe.select), ("gallery", in_gallery, gallery)):
                 if not mask.any():
                     raise InputError(f"protocol: the {role} of probe set '{name}' ({describe(selection)}) selects "
                                      f"none of the {len(samples)} evaluated sequences")
@@ -119,7 +133,7 @@ class GaitTask(RetrievalTask):
     primary_metric = "mean"
 
     def score(self, matches: dict[str, ProbeMatch]) -> Evaluation:
-        exclude = self.config.protocol.exclude_identical_view
+        exclude = self.protocol.exclude_identical_view
         values: dict[str, float] = {}
         tables: dict[str, Any] = {}
         for name, m in matches.items():
@@ -135,7 +149,7 @@ class GaitTask(RetrievalTask):
     def summary(self, report: dict[str, Any]) -> str:
         names = list(report["view_tables"])
         lines = [f"test (gait, {report['sequences']} sequences, rank-1 %, identical view "
-                 f"{'excluded' if self.config.protocol.exclude_identical_view else 'included'}): "
+                 f"{'excluded' if self.protocol.exclude_identical_view else 'included'}): "
                  + "  ".join(f"{n} {report[n]:.2f}" for n in [*names, "mean"])
                  + f"  [checkpoint chosen on the {report['selection']}]"]
         for name in names:
@@ -146,6 +160,25 @@ class GaitTask(RetrievalTask):
                 cells = "".join("      -" if np.isnan(x) else f"{x:7.1f}" for x in row)
                 lines.append(f"{view!s:>7}{cells}  {mean:5.1f}")
         return "\n".join(lines)
+
+
+    def result_tables(self, report: dict[str, Any]) -> list[ReportTable]:
+        tables = report.get("view_tables") or {}
+        rows = [[name, float(report[name])] for name in tables if name in report]
+        if "mean" in report:
+            rows.append([("mean", "mean"), float(report["mean"])])
+        result = [ReportTable("Rank-1 (%) per probe set", ["probe set", "rank-1 (%)"], rows, {1})]
+        for name, table in tables.items():
+            views = [str(v) for v in table.get("views", [])]
+            cells = [[view, *[float("nan") if x is None else float(x) for x in row],
+                      ("" if mean is None else float(mean), "mean")]
+                     for view, row, mean in zip(views, table.get("matrix", []), table.get("per_probe_view", []))]
+            result.append(ReportTable(f"Probe set {name}: rank-1 (%) by probe view (rows) and gallery view (columns)",
+                                      ["probe view \\ gallery view", *views, "mean"], cells,
+                                      set(range(1, len(views) + 2))))
+        if not tables:
+            result.append(ReportTable("View tables", note="The report holds no view tables."))
+        return result
 
 
 class ReidTask(RetrievalTask):
@@ -178,7 +211,15 @@ class ReidTask(RetrievalTask):
                          + f"  {report['probes_without_match'][name]}")
         return "\n".join(lines)
 
-
-def _mask(samples: list[Sample], selection: Any) -> np.ndarray:
-    """Which of `samples` a selection keeps, as a boolean array."""
-    return np.array([selected(s, selection) for s in samples], dtype=bool)
+    def result_tables(self, report: dict[str, Any]) -> list[ReportTable]:
+        settings = list(report.get("probes_without_match") or
+                        sorted({k.rsplit("_", 1)[0] for k in report if k.endswith("_rank1")}))
+        rows = [[s, *[float(report.get(f"{s}_{m}", float("nan"))) for m in ("rank1", "rank5", "rank10", "map")],
+                 (report.get("probes_without_match") or {}).get(s, "")] for s in settings]
+        result = [ReportTable("Settings", ["setting", "rank-1", "rank-5", "rank-10", "mAP", "probes without a match"],
+                              rows, {1, 2, 3, 4, 5})]
+        means = [[label, float(report[k])] for label, k in (("mean rank-1", "rank1"), ("mean mAP", "map"))
+                 if k in report]
+        if means:
+            result.append(ReportTable("Means", ["mean over settings", "value"], means, {1}))
+        return result
