@@ -2,7 +2,7 @@
 
 1. One training step of both losses (forward and backward) at batch 64, 120 classes, 256 dimensions and
    a memory of 1024, with the inter loss switched on: `aclnet.losses` against the references of
-   tests/losses/test_losses.py (written from docs/method.md with Python loops). Target: at least 20x.
+   tests/losses/references.py (written from docs/method.md with Python loops). Target: at least 20x.
 2. Family rebuilding for 400 classes (K = 10, threshold 4, released rule): `build_families` against the
    reference's per-class Python loop. Target: at least 100x.
 
@@ -30,7 +30,7 @@ REBUILD_CLASSES, K, THRESHOLD = 400, 10, 4
 
 def load_reference() -> ModuleType:
     """The reference implementations live with the tests; import them from there (no second copy)."""
-    path = Path(__file__).resolve().parents[1] / "tests" / "losses" / "test_losses.py"
+    path = Path(__file__).resolve().parents[1] / "tests" / "losses" / "references.py"
     spec = importlib.util.spec_from_file_location("aclnet_loss_reference", path)
     assert spec is not None and spec.loader is not None
     module = importlib.util.module_from_spec(spec)

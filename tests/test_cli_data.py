@@ -21,6 +21,7 @@ def kinetics_json() -> Path:
     return path
 
 
+@pytest.mark.slow
 def test_prepare_inspect_and_animate(tmp_path, kinetics_json, capsys):
     out = tmp_path / "k.pkl"
     assert main(["prepare", "kinetics-json", str(kinetics_json), str(out)]) == 0

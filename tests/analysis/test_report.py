@@ -221,6 +221,7 @@ def _render_check(tmp_path: Path, page: Path) -> dict[str, str]:
     return dict(re.findall(r'(data-[a-z]+)="([^"]*)"', match.group(1)))
 
 
+@pytest.mark.slow
 def test_page_renders_in_headless_chromium(full_report, tmp_path):
     from PIL import Image
 

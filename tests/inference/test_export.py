@@ -273,6 +273,7 @@ def test_torchscript_export_checks_itself_and_carries_its_metadata(checkpoints, 
     assert json.loads(extra["aclnet.json"]) == result.metadata
 
 
+@pytest.mark.slow
 @needs_onnx
 @pytest.mark.skipif(not _importable("onnxscript"), reason='onnxscript not installed: pip install "aclnet[export]"')
 def test_dynamo_onnx_exporter_keeps_batch_persons_and_frames_dynamic(checkpoints, tmp_path):

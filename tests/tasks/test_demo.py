@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import pytest
 import torch
 
 from aclnet.data.synthetic import confusable_groups
@@ -18,6 +19,7 @@ def test_family_recovery_by_hand():
     assert family_recovery(families, [[0, 1, 2], [3, 4, 5]]) == [0.5, 1.0]
 
 
+@pytest.mark.slow
 def test_learned_families_recover_confusable_groups(tmp_path):
     config = demo_configs(["optim.epochs=12", "train.val_interval=12"])["aclnet"]
     train(make_task(config), tmp_path / "aclnet")
@@ -28,6 +30,7 @@ def test_learned_families_recover_confusable_groups(tmp_path):
     assert sum(shares) / len(shares) >= 0.6, shares
 
 
+@pytest.mark.slow
 def test_demo_prints_both_runs(tmp_path, capsys):
     results = run_demo(tmp_path, extra=["optim.epochs=2", "train.max_steps_per_epoch=2", "train.val_interval=2"])
     text = capsys.readouterr().out
