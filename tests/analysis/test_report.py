@@ -99,6 +99,9 @@ def test_action_report_with_baseline(runs, full_report):
     assert len(_images(section["families"])) == 1 and "family members (affinity weight)" in section["families"]
     assert len(_images(section["baseline"])) == 1 and "Accuracy by difficulty level" in section["baseline"]
     assert len(_images(section["tsne"])) == 1 and "Epochs 1, 2" in section["tsne"]
+    constants = report["loss_constants"]  # the constants the run resolved, not the configuration's unset values
+    assert (f"K {constants['k']}, n_tau {constants['overlap_threshold']}, from epoch {constants['start_epoch']}"
+            in section["configuration"]) and f"memory {constants['memory_size']})" in section["configuration"]
     gifs = [mime for mime, _ in _images(section["samples"])]
     assert gifs == ["image/gif", "image/gif"]
     assert section["samples"].count("true: ") == 2 and section["samples"].count("predicted: ") == 2

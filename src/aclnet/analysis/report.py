@@ -288,13 +288,16 @@ def _losses(run: RunInfo) -> str:
     parts = []
     if run.get("loss.ce"):
         parts.append("cross-entropy")
-    inter = run.get("loss.inter", {}) or {}
+    resolved = run.report.get("loss_constants") or {}  # what the run used (runs before it was saved: configured)
+    inter = {**(run.get("loss.inter", {}) or {}), **{k: v for k, v in resolved.items() if k != "memory_size"}}
     if inter.get("enabled"):
-        parts.append(f"inter (weight {inter.get('weight')}, K {inter.get('k')}, from epoch {inter.get('start_epoch')}, "
-                     f"{inter.get('family_mode')} families, FAT {'on' if inter.get('fat') else 'off'})")
-    intra = run.get("loss.intra", {}) or {}
+        parts.append(f"inter (weight {inter.get('weight')}, K {inter.get('k')}, "
+                     f"n_tau {inter.get('overlap_threshold')}, from epoch {inter.get('start_epoch')}, "
+                     f"{inter.get('family_mode')} families, "
+                     f"FAT {'on' if inter.get('fat') else 'off'})")
+    intra = {**(run.get("loss.intra", {}) or {}), **{k: v for k, v in resolved.items() if k == "memory_size"}}
     if intra.get("enabled"):
-        parts.append(f"intra (weight {intra.get('weight')}, tau {intra.get('tau')})")
+        parts.append(f"intra (weight {intra.get('weight')}, tau {intra.get('tau')}, memory {intra.get('memory_size')})")
     supcon = run.get("loss.supcon", {}) or {}
     if supcon.get("enabled"):
         parts.append(f"SupCon (weight {supcon.get('weight')})")
