@@ -147,10 +147,12 @@ def validate_config(raw: dict[str, Any], source: str) -> ExperimentConfig:
     task's `protocol:`) by the task's models. Errors name the dotted key and the source."""
     raw = dict(raw)
     tasks = registered_tasks()
-    task = tasks.get(raw.get("task", DEFAULT_TASK)) if isinstance(raw.get("task", DEFAULT_TASK), str) else None
-    owned = {key: raw.pop(key) for key in (task.sections if task else {}) if key in raw}
-    for key in {key for other in tasks.values() for key in other.sections} - set(owned):
-        if key in raw and raw[key] is None:  # saved before the sections were the tasks' own: `protocol: null`
+    name = raw.get("task", DEFAULT_TASK)
+    task = tasks.get(name) if isinstance(name, str) else None  # an unknown task is the schema's error
+    models = dict(task.sections) if task else {}
+    owned = {key: raw.pop(key) for key in models if key in raw}
+    for key in {key for other in tasks.values() for key in other.sections} - set(models):
+        if raw.get(key, "") is None:  # saved before sections were the tasks' own, e.g. `protocol: null`
             del raw[key]
     problems: list[str] = []
     config = None
@@ -159,13 +161,13 @@ def validate_config(raw: dict[str, Any], source: str) -> ExperimentConfig:
     except ValidationError as exc:
         problems += _problems(exc)
     sections: dict[str, BaseModel] = {}
-    for key, model in (task.sections if task else {}).items():
-        if owned.get(key) is None:
+    for key, model in models.items():
+        if owned.get(key) is None:  # absent: the section's defaults, if it has them
             try:
                 sections[key] = model()
             except ValidationError:
                 summary = (model.__doc__ or "").strip().splitlines()[0]
-                problems.append(f"{key}: task '{task.name}' needs a {key} section: {summary}")
+                problems.append(f"{key}: task '{name}' needs a {key} section: {summary}")
             continue
         try:
             sections[key] = model.model_validate(owned[key])

@@ -122,7 +122,7 @@ class Task(ABC):
 
 
 REPORT_META = frozenset({"task", "checkpoint", "clips", "samples", "sequences", "selection", "selected_epoch",
-                         "split", "loss_constants"})
+                         "split"})
 """Entries of a test report that are not metrics."""
 
 
