@@ -146,3 +146,40 @@ def test_truncated_scores_and_a_closed_pipe_end_without_traceback(tmp_path: Path
     result = subprocess.run(f"{sys.executable} -m aclnet.cli configs | head -1", shell=True, capture_output=True,
                             text=True)
     assert result.stdout.strip() == "casia-b-gait-j" and "Traceback" not in result.stderr
+
+
+def test_force_never_deletes_what_is_not_a_run(tmp_path, capsys):
+    mine = tmp_path / "mine"
+    (mine / "notes").mkdir(parents=True)
+    (mine / "thesis.tex").write_text("years of work")
+    (mine / "notes" / "a.txt").write_text("more")
+    assert main(["train", "synthetic-j", "--work-dir", str(mine), "--force", "--set", *QUICK]) == 2
+    err = capsys.readouterr().err
+    assert "holds no run" in err and "2 other entries (notes/, thesis.tex)" in err
+    assert (mine / "thesis.tex").read_text() == "years of work" and (mine / "notes" / "a.txt").exists()
+    assert sorted(p.name for p in mine.iterdir()) == ["notes", "thesis.tex"]
+
+
+def test_force_replaces_the_run_files_and_leaves_other_files(tmp_path):
+    run = RunFolder(tmp_path / "run")
+    assert main(["train", "synthetic-j", "--work-dir", str(run.path), "--set", *QUICK]) == 0
+    (run.path / "train.log").write_text("a log kept beside the run")
+    first = run.latest.read_bytes()
+    assert main(["train", "synthetic-j", "--work-dir", str(run.path), "--force", "--set", *QUICK,
+                 "train.seed=1"]) == 0
+    assert (run.path / "train.log").read_text() == "a log kept beside the run"
+    assert run.latest.read_bytes() != first and run.finished
+    linked = tmp_path / "linked"  # through a symbolic link: the run is replaced, the link stays a link
+    linked.symlink_to(run.path)
+    assert main(["train", "synthetic-j", "--work-dir", str(linked), "--force", "--set", *QUICK]) == 0
+    assert linked.is_symlink() and RunFolder(linked).finished
+
+
+@pytest.mark.parametrize("name", ["..", ".", "../..", "a/b", ""])
+def test_names_that_leave_work_dirs_are_refused(tmp_path, monkeypatch, capsys, name):
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "keep.txt").write_text("kept")
+    assert main(["train", "synthetic-j", "--force", "--set", *QUICK, f"name={name!r}"]) == 2
+    err = capsys.readouterr().err
+    assert "name: Value error" in err and "is not a folder name" in err
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["keep.txt"]

@@ -248,7 +248,7 @@ class ExperimentConfig(Section):
     """A whole experiment. The task's own sections (a retrieval task's `protocol:`) are validated by the task's
     models (`aclnet.config.tasks`) and read with `section`."""
 
-    name: str = Field("experiment", description="experiment name (work-dir default)")
+    name: str = Field("experiment", description="experiment name (the default work dir is work_dirs/NAME)")
     task: str = Field(DEFAULT_TASK, description="what is trained and how it is evaluated: a registered task (the "
                       "built-in action, gait and reid, or one registered with aclnet.tasks.register_task)")
     data: DataConfig
@@ -257,6 +257,15 @@ class ExperimentConfig(Section):
     optim: OptimConfig = Field(default_factory=OptimConfig)
     train: TrainConfig = Field(default_factory=TrainConfig)
     _sections: dict[str, BaseModel] = PrivateAttr(default_factory=dict)
+
+    @field_validator("name")
+    @classmethod
+    def _plain_name(cls, value: str) -> str:
+        """A name is one folder under work_dirs/: no separators, not '.' or '..', no control characters."""
+        if value in ("", ".", "..") or any(c in value for c in "/\\") or not value.isprintable():
+            raise ValueError(f"{value!r} is not a folder name (the default work dir is work_dirs/NAME): use letters, "
+                             "digits and . _ - without path separators")
+        return value
 
     @field_validator("task")
     @classmethod

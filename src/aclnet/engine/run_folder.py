@@ -102,10 +102,25 @@ class RunFolder:
                 return path
         raise InputError(f"{self.path}: no {BEST} or {LATEST} in this run folder")
 
+    def run_entries(self) -> list[Path]:
+        """What a run writes that is present here: its files, its TensorBoard folder, saved embeddings and
+        temporary files of interrupted writes (what `--force` removes; nothing else is ever removed)."""
+        named = [self.path / name for name in (CONFIG, LATEST, BEST, METRICS, TENSORBOARD, TEST_REPORT, TEST_SCORES)]
+        patterns = [*self.path.glob("embeddings_epoch*.npz"), *self.path.glob(".*.tmp")]
+        return [p for p in named if p.exists() or p.is_symlink()] + patterns
+
     def check_start(self, *, resume: bool, force: bool) -> None:
-        """Refuse, before anything is written, what would lose an earlier run or cannot be done."""
+        """Refuse, before anything is written, what would lose an earlier run, or files that are not a run's,
+        or cannot be done."""
         if self.path.exists() and not self.path.is_dir():
             raise InputError(f"{self.path}: exists and is not a folder")
+        if force and not resume and self.path.is_dir() and not (self.holds_run or self.config.is_file()):
+            others = sorted(p.name + "/" * p.is_dir() for p in self.path.iterdir() if p not in self.run_entries())
+            if others:
+                shown = ", ".join(others[:3]) + (f" and {len(others) - 3} more" if len(others) > 3 else "")
+                raise InputError(f"{self.path}: holds no run (no {CONFIG}, checkpoint or report) but {len(others)} "
+                                 f"other entr{'y' if len(others) == 1 else 'ies'} ({shown}); --force replaces runs "
+                                 "only: choose a new or empty folder for the run")
         if resume and not self.latest.is_file():
             raise InputError(f"{self.path}: nothing to resume (no {LATEST}); start the run without --resume")
         if self.holds_run and not (resume or force):
@@ -114,11 +129,15 @@ class RunFolder:
 
     def prepare(self, *, resume: bool, force: bool) -> None:
         """Create the folder and remove temporary files that a killed process left (a checkpoint not yet
-        renamed). A new run starts from an empty folder with `force`; without it, from the folder as it is,
-        less the run files of an earlier attempt that wrote no checkpoint (other files are left alone)."""
+        renamed). A new run starts with `force` from the folder less every file of the earlier run; without
+        it, less the run files of an earlier attempt that wrote no checkpoint. Other files are left alone."""
         self.check_start(resume=resume, force=force)
         if force and not resume and self.path.exists():
-            shutil.rmtree(self.path)
+            for entry in self.run_entries():
+                if entry.is_dir() and not entry.is_symlink():
+                    shutil.rmtree(entry)
+                else:
+                    entry.unlink(missing_ok=True)
         elif not resume and self.path.exists():
             for leftover in (self.config, self.metrics, *self.path.glob("embeddings_epoch*.npz")):
                 leftover.unlink(missing_ok=True)
