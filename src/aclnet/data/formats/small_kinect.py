@@ -12,24 +12,19 @@ import logging
 import os
 import re
 import warnings
-import zlib
 from collections.abc import Collection, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
 import numpy as np
-import scipy.io
-from scipy.io.matlab import MatReadError
 
 from aclnet.data.formats import InvalidFiles
+from aclnet.data.formats.matlab import read_mat
 from aclnet.data.sample import Sample, SampleError, SampleSet, validate_sample
 from aclnet.errors import InputError
 from aclnet.skeleton import get_layout
 
 logger = logging.getLogger(__name__)
-
-# What scipy raises for truncated or corrupt .mat files (measured on truncated copies of the real files).
-_MAT_ERRORS = (OSError, ValueError, TypeError, IndexError, KeyError, EOFError, MatReadError, zlib.error)
 
 # A protocol: name -> (training subjects, test subjects); it becomes the splits `<name>_train` and
 # `<name>_test`. Subjects are the meta field `subject` (numbers; SBU's performer pairs 'sXXsYY').
@@ -55,11 +50,7 @@ def require_dir(path: Path) -> Path:
 
 def load_mat(path: Path, *names: str) -> dict[str, Any]:
     """Load a MATLAB v5 file (structs as attribute objects, no squeezing) holding variables `names`."""
-    require_file(path)
-    try:
-        data = scipy.io.loadmat(path, struct_as_record=False, squeeze_me=False)
-    except _MAT_ERRORS as exc:
-        raise InputError(f"{path}: not a readable MATLAB file (truncated or corrupt): {exc}") from exc
+    data = read_mat(require_file(path))
     for name in names:
         if name not in data:
             found = sorted(k for k in data if not k.startswith("__"))

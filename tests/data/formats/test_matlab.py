@@ -1,0 +1,55 @@
+"""`aclnet.data.formats.matlab`: a MATLAB file that crashes scipy's reader is a named error, not a dead process."""
+
+from __future__ import annotations
+
+import io
+import struct
+import zlib
+from pathlib import Path
+
+import numpy as np
+import pytest
+import scipy.io
+
+from aclnet.data.formats.matlab import read_mat
+from aclnet.errors import InputError
+
+
+def _names_file(damage: dict[int, int]) -> bytes:
+    """A compressed MATLAB v5 file of a cell of three strings, bytes of its decompressed element replaced."""
+    names = np.empty((1, 3), dtype=object)
+    names[0, :] = ["wave", "clap", "kick"]
+    buffer = io.BytesIO()
+    scipy.io.savemat(buffer, {"action_names": names}, do_compression=True)
+    data = buffer.getvalue()
+    kind, size = struct.unpack("<II", data[128:136])
+    assert kind == 15  # miCOMPRESSED: one compressed element follows the 128-byte header
+    element = bytearray(zlib.decompress(data[136:136 + size]))
+    for offset, value in damage.items():
+        element[offset] = value
+    packed = zlib.compress(bytes(element))
+    return data[:128] + struct.pack("<II", 15, len(packed)) + packed
+
+
+def test_a_good_file_reads(tmp_path: Path) -> None:
+    path = tmp_path / "names.mat"
+    path.write_bytes(_names_file({}))
+    cell = read_mat(path)["action_names"]
+    assert [str(np.asarray(x).item()) for x in cell.ravel()] == ["wave", "clap", "kick"]
+
+
+def test_a_file_that_crashes_scipy_is_named_and_the_next_file_reads(tmp_path: Path) -> None:
+    crashing = tmp_path / "crash.mat"
+    crashing.write_bytes(_names_file({23: 1, 224: 0}))  # found by fuzzing: loadmat dies with SIGSEGV on it
+    with pytest.raises(InputError, match=r"crash\.mat: not a readable MATLAB file: it crashed the MATLAB reader"):
+        read_mat(crashing)
+    good = tmp_path / "good.mat"
+    good.write_bytes(_names_file({}))
+    assert "action_names" in read_mat(good)
+
+
+def test_a_truncated_file_is_named(tmp_path: Path) -> None:
+    path = tmp_path / "cut.mat"
+    path.write_bytes(_names_file({})[:150])
+    with pytest.raises(InputError, match=r"cut\.mat: not a readable MATLAB file \(truncated or corrupt\)"):
+        read_mat(path)
