@@ -11,7 +11,7 @@ import shlex
 import sys
 from pathlib import Path
 
-from aclnet import __version__
+from aclnet import __version__, plain_yaml
 from aclnet.engine.run_folder import LATEST
 from aclnet.errors import InputError, TrainingInterrupted, TrainingStopped
 
@@ -103,7 +103,7 @@ def _reader_options(items: list[str]) -> dict:
             options[key] = text
             continue
         try:
-            options[key] = yaml.safe_load(text)
+            options[key] = plain_yaml.load(text)
         except (yaml.YAMLError, RecursionError) as exc:
             problem = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
             raise InputError(f"--option {key}: the value is not valid YAML ({problem})") from None

@@ -96,3 +96,23 @@ def test_cli_exits_2_on_bad_configuration(tmp_path, capsys):
     assert status == 2
     assert "optim.momentum" in capsys.readouterr().err
     assert not (tmp_path / "run").exists()  # nothing was created for a refused run
+
+
+@pytest.mark.parametrize(("override", "message"), [
+    ("data.test_clips=20000", "data.test_clips: Input should be less than or equal to 100"),
+    ("train.seed=-1", "train.seed: Input should be greater than or equal to 0"),
+    ("train.device=bogus", "train.device: String should match pattern"),
+    ("optim.lr=.inf", "optim.lr: Input should be a finite number"),
+    ("loss.inter.weight=.nan", "loss.inter.weight: Input should be a finite number"),
+    ("optim.batch_size=1000000", "optim.batch_size: Input should be less than or equal to 65536"),
+])
+def test_values_beyond_their_bounds_are_named(override: str, message: str) -> None:
+    with pytest.raises(InputError, match=message):
+        load_config("synthetic-j", [override])
+
+
+def test_a_config_file_that_is_not_text_is_named(tmp_path) -> None:
+    path = tmp_path / "binary.yaml"
+    path.write_bytes(b"name: \xff\xfe\n")
+    with pytest.raises(InputError, match=r"binary.yaml: not a text file \(not UTF-8 at byte 6\)"):
+        load_config(str(path))

@@ -77,6 +77,22 @@ def test_layout_file_errors(tmp_path):
         get_layout("nope")
 
 
+@pytest.mark.parametrize(("entries", "message"), [
+    ({"joints": 100_000_000}, r"'joints' must be a count from 1 to 1000 or a list of up to 1000 names, got 100000000"),
+    ({"joints": ["j"] * 1001}, r"'joints' must be a count from 1 to 1000 .*got a list of 1001"),
+    ({"flip_pairs": 5}, r"'flip_pairs' must be a list, e\.g\. \[\[left_hand, right_hand\], \.\.\.\]; got int"),
+    ({"parts": ["a"]}, r"'parts' must be a dict, e\.g\. \{arms: \[joints\.\.\.\], \.\.\.\}; got list"),
+])
+def test_layout_files_are_bounded_and_typed(tmp_path, entries, message):
+    path = tmp_path / "layout.yaml"
+    path.write_text(json.dumps({"joints": 3, "edges": [[0, 1], [1, 2]], "center": 0, **entries}))
+    with pytest.raises(LayoutError, match=r"layout.yaml: " + message):
+        get_layout(path)
+    path.write_bytes(b"joints: \xff\xfe\n")
+    with pytest.raises(LayoutError, match=r"layout.yaml: not a text file \(not UTF-8 at byte 8\)"):
+        get_layout(path)
+
+
 def test_spatial_adjacency_by_hand():
     chain = make_layout("chain", ["a", "b", "c"], [(0, 1), (1, 2)], 1)
     graphs = adjacency.spatial(chain)

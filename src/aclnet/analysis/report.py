@@ -39,6 +39,7 @@ from matplotlib.patches import FancyArrowPatch  # noqa: E402
 from matplotlib.ticker import MaxNLocator  # noqa: E402
 from threadpoolctl import threadpool_limits  # noqa: E402
 
+from aclnet import plain_yaml  # noqa: E402
 from aclnet.config import validate_config  # noqa: E402
 from aclnet.engine.evaluation import load_scores  # noqa: E402
 from aclnet.engine.run_folder import RunFolder  # noqa: E402
@@ -169,7 +170,7 @@ def read_run(path: str | Path, what: str = "run") -> RunInfo:
     if folder.config.is_file():
         try:
             config_text = folder.config.read_text()
-            loaded = yaml.safe_load(config_text)
+            loaded = plain_yaml.load(config_text)
             config = loaded if isinstance(loaded, dict) else {}
         except (OSError, UnicodeDecodeError, yaml.YAMLError):
             config = {}

@@ -13,6 +13,7 @@ import numpy as np  # noqa: E402
 from sklearn.manifold import TSNE  # noqa: E402
 
 from aclnet.analysis.per_class import write_figure  # noqa: E402
+from aclnet.array_files import read_npz
 from aclnet.engine.evaluation import load_scores  # noqa: E402
 from aclnet.engine.run_folder import RunFolder  # noqa: E402
 from aclnet.errors import InputError  # noqa: E402
@@ -33,11 +34,10 @@ def load_embeddings(run_dir: str | Path, epoch: int) -> tuple[np.ndarray, np.nda
         saved = available_epochs(run_dir)
         listing = ", ".join(map(str, saved)) if saved else "none (set train.save_embeddings_at)"
         raise InputError(f"{path}: no embeddings saved at epoch {epoch}; epochs available in {run_dir}: {listing}")
-    try:
-        with np.load(path, allow_pickle=False) as data:
-            features, labels = data["features"], data["labels"]
-    except (OSError, ValueError, KeyError) as exc:
-        raise InputError(f"{path}: not a readable embeddings file with features and labels ({exc})") from exc
+    arrays = read_npz(path)
+    if "features" not in arrays or "labels" not in arrays:
+        raise InputError(f"{path}: not an embeddings file: no features and labels (it holds {sorted(arrays)})")
+    features, labels = arrays["features"], arrays["labels"]
     if features.ndim != 2 or features.shape[1] < 2 or labels.shape != (features.shape[0],) \
             or not np.issubdtype(labels.dtype, np.integer):
         raise InputError(f"{path}: expected features (N, D >= 2) and integer labels (N,), got "

@@ -15,6 +15,7 @@ from typing import Any
 import yaml
 from pydantic import BaseModel, ValidationError
 
+from aclnet import plain_yaml
 from aclnet.config.schema import DataConfig, ExperimentConfig
 from aclnet.config.tasks import DEFAULT_TASK, registered_tasks
 from aclnet.data.pipeline import PRESETS, check_augmentation_steps, insert_augmentations
@@ -27,7 +28,7 @@ def list_configs() -> list[str]:
     """Names of the shipped experiments, `TEMPLATE-MODALITY` for each template and modality."""
     names = []
     for path in sorted(CONFIG_DIR.glob("*.yaml")):
-        template = yaml.safe_load(path.read_text()) or {}
+        template = plain_yaml.load(path.read_text()) or {}
         modalities = template.get("modalities", list(MODALITIES))
         names += [f"{path.stem}-{m}" for m in modalities]
     return names
@@ -47,7 +48,7 @@ def parse_overrides(items: list[str]) -> dict[str, Any]:
         if not sep or not key:
             raise InputError(f"--set {item!r}: expected KEY=VALUE with a dotted key, e.g. optim.lr=0.05")
         try:
-            value = yaml.safe_load(text)
+            value = plain_yaml.load(text)
         except yaml.YAMLError as exc:
             raise InputError(f"--set {item!r}: value is not valid YAML: {exc}") from exc
         node = nested
@@ -113,7 +114,7 @@ def load_config(name_or_path: str | Path, overrides: list[str] | None = None) ->
     template = _template_for(key)
     if template is not None:
         path, modality = template
-        raw = yaml.safe_load(path.read_text()) or {}
+        raw = plain_yaml.load(path.read_text()) or {}
         allowed = raw.pop("modalities", list(MODALITIES))
         stream_steps = raw.pop("stream_steps", None)
         if modality not in allowed:
@@ -125,9 +126,11 @@ def load_config(name_or_path: str | Path, overrides: list[str] | None = None) ->
     elif key.endswith((".yaml", ".yml")):
         path = Path(key)
         try:
-            raw = yaml.safe_load(path.read_text())
+            raw = plain_yaml.load(path.read_text(encoding="utf-8"))
         except OSError as exc:
             raise InputError(f"{path}: cannot read configuration ({exc.strerror})") from exc
+        except UnicodeDecodeError as exc:
+            raise InputError(f"{path}: not a text file (not UTF-8 at byte {exc.start})") from None
         except yaml.YAMLError as exc:
             raise InputError(f"{path}: not valid YAML: {exc}") from exc
         if not isinstance(raw, dict):
@@ -193,7 +196,7 @@ def config_from_text(text: object, source: str) -> ExperimentConfig:
     if not isinstance(text, str):
         raise InputError(f"{source}: holds no saved configuration")
     try:
-        raw = yaml.safe_load(text)
+        raw = plain_yaml.load(text)
     except yaml.YAMLError as exc:
         raise InputError(f"{source}: the saved configuration is not valid YAML: {exc}") from exc
     if not isinstance(raw, dict):

@@ -23,7 +23,7 @@ from aclnet.models.heads import PROJECTION_SOURCES
 class Section(BaseModel):
     """Base of every configuration section (a task's own sections too): unknown keys are errors."""
 
-    model_config = ConfigDict(extra="forbid", validate_assignment=True)
+    model_config = ConfigDict(extra="forbid", validate_assignment=True, allow_inf_nan=False)
 
 
 class SyntheticConfig(Section):
@@ -32,14 +32,14 @@ class SyntheticConfig(Section):
     kind: Literal["action", "gait"] = Field(
         "action", description="action classes with confusable groups, or CASIA-B-style walks of subjects"
     )
-    num_classes: int = Field(12, ge=2, description="action: number of classes")
-    group_size: int = Field(3, ge=1, description="action: classes per confusable group")
-    samples_per_class: int = Field(40, ge=4, description="action: sequences generated per class")
-    num_subjects: int = Field(20, ge=2, description="gait: number of walkers")
+    num_classes: int = Field(12, ge=2, le=1000, description="action: number of classes")
+    group_size: int = Field(3, ge=1, le=1000, description="action: classes per confusable group")
+    samples_per_class: int = Field(40, ge=4, le=10_000, description="action: sequences generated per class")
+    num_subjects: int = Field(20, ge=2, le=1000, description="gait: number of walkers")
     views: list[int] = Field(
         default_factory=lambda: list(range(0, 181, 18)), description="gait: camera views in degrees"
     )
-    seed: int = Field(0, description="generator seed")
+    seed: int = Field(0, ge=0, le=2**32 - 1, description="generator seed")
 
 
 class DataConfig(Section):
@@ -70,16 +70,16 @@ class DataConfig(Section):
         "j", description="j, b, k, jm, bm, km or a '+' concatenation such as j+b (sets the modality step)"
     )
     clip_len: int | None = Field(
-        None, ge=1, description="frames per clip (sets uniform_sample; None keeps the pipeline's)"
+        None, ge=1, le=10_000, description="frames per clip (sets uniform_sample; None keeps the pipeline's)"
     )
     num_persons: int | None = Field(
-        None, ge=1, description="persons per sample (sets pad_persons; None keeps the pipeline's)"
+        None, ge=1, le=100, description="persons per sample (sets pad_persons; None keeps the pipeline's)"
     )
     train_clips: int = Field(
-        1, ge=1, description="independently augmented views of each training sample per step (2 for SupCon)"
+        1, ge=1, le=16, description="independently augmented views of each training sample per step (2 for SupCon)"
     )
-    test_clips: int = Field(10, ge=1, description="clips averaged at the final test")
-    num_workers: int = Field(2, ge=0, description="DataLoader worker processes")
+    test_clips: int = Field(10, ge=1, le=100, description="clips averaged at the final test")
+    num_workers: int = Field(2, ge=0, le=64, description="DataLoader worker processes")
     balanced_sampling: bool = Field(False, description="draw classes equally often during training")
     sequences_per_identity: int | None = Field(
         None, ge=1, description="identity-balanced batches: K sequences of each of batch_size / K identities"
@@ -125,7 +125,7 @@ class ModelConfig(Section):
     embedding_input: str = Field(
         "topology", description="input of the contrastive projections: topology (released) or pooled (paper)"
     )
-    embedding_dim: int = Field(256, ge=1, description="dimension of each contrastive projection")
+    embedding_dim: int = Field(256, ge=1, le=65_536, description="dimension of each contrastive projection")
     dropout: float = Field(0.0, ge=0, lt=1, description="dropout before the classifier")
 
     @field_validator("backbone")
@@ -219,8 +219,8 @@ class OptimConfig(Section):
     momentum: float = Field(0.9, ge=0, lt=1, description="SGD momentum")
     nesterov: bool = Field(True, description="Nesterov momentum")
     weight_decay: float = Field(5e-4, ge=0, description="weight decay")
-    batch_size: int = Field(16, ge=1, description="samples per step and process")
-    epochs: int = Field(150, ge=1, description="training epochs")
+    batch_size: int = Field(16, ge=1, le=65_536, description="samples per step and process")
+    epochs: int = Field(150, ge=1, le=100_000, description="training epochs")
     warmup_epochs: float = Field(0.0, ge=0, description="linear warm-up length in epochs")
     clip_grad: float | None = Field(None, gt=0, description="max gradient norm (None: no clipping)")
 
@@ -228,11 +228,11 @@ class OptimConfig(Section):
 class TrainConfig(Section):
     """Loop, evaluation and reproducibility settings."""
 
-    seed: int = Field(0, description="seed of every random number generator")
+    seed: int = Field(0, ge=0, le=2**32 - 1, description="seed of every random number generator")
     deterministic: bool = Field(False, description="deterministic algorithms (slower; exact resume on CPU)")
-    device: str = Field("auto", description="auto, cpu, cuda or cuda:N")
+    device: str = Field("auto", pattern=r"^(auto|cpu|cuda(:[0-9]{1,3})?)$", description="auto, cpu, cuda or cuda:N")
     amp: bool = Field(True, description="bf16 autocast on CUDA (ignored on CPU)")
-    val_interval: int = Field(1, ge=1, description="validate every N epochs")
+    val_interval: int = Field(1, ge=1, le=100_000, description="validate every N epochs")
     select_on: Literal["val", "test", "last"] = Field(
         "last", description="what picks the tested checkpoint: 'last' the final epoch of the schedule (a rule "
         "fixed before training; nothing is held out of the training split, as the published protocols train; "

@@ -66,6 +66,7 @@ def read_annotations(
 
         num_joints = get_layout(layout_name).num_joints
     num_classes = len(classes) if classes is not None else None
+    _check_decoded_size(anns, path)
     samples: list[Sample] = []
     problems: list[str] = []
     seen: set[str] = set()
@@ -91,6 +92,23 @@ def read_annotations(
     annotated = {ann["frame_dir"] for ann in anns if isinstance(ann, dict) and isinstance(ann.get("frame_dir"), str)}
     clean_splits = _splits(splits, seen, source, skip_invalid, problems, annotated)
     return SampleSet(samples, clean_splits, layout_name or _guess_layout(num_joints), classes), problems
+
+
+DECODED_PER_BYTE = 16
+"""Most float32 keypoint and score bytes the annotations may decode to per byte of the file: each array is
+stored once (float16 or int8 values at most quadruple), so more means one array shared by many annotations."""
+
+
+def _check_decoded_size(anns: list[Any], path: Path) -> None:
+    """Refuse annotations whose arrays, counted once per annotation that refers to them, decode to more
+    float32 than the file can justify (a pickle may refer to one array from any number of places)."""
+    decoded = sum(4 * value.size for ann in anns if isinstance(ann, dict)
+                  for value in (ann.get("keypoint"), ann.get("keypoint_score")) if isinstance(value, np.ndarray))
+    size = path.stat().st_size
+    if decoded > DECODED_PER_BYTE * size + (1 << 20):
+        raise InputError(f"{path}: its annotations would decode to {decoded / 2**20:.0f} MiB of float32 keypoints, "
+                         f"more than {DECODED_PER_BYTE} times the file's {size} bytes: one array is shared by several "
+                         "annotations (each annotation needs keypoints of its own)")
 
 
 def _splits(splits: dict[Any, Any], seen: set[str], source: str, skip_invalid: bool,

@@ -644,6 +644,25 @@ class Pipeline:
         return f"Pipeline([{steps}], layout={self.layout.name!r}, {mode})"
 
 
+MAX_OUTPUT_JOINTS = 2**25
+"""Most joints (clips x persons x frames x joints) one sample may become: about 400 MB of float32 with three
+channels, where the released settings give 50,000 (a configuration, also one inside a checkpoint, that
+multiplies clips, persons and frames beyond this is refused before anything is allocated)."""
+
+
+def _check_output_size(parsed: list[tuple[str, Step]], layout: Layout, num_clips: int) -> None:
+    """Refuse a pipeline whose fixed output sizes multiply beyond `MAX_OUTPUT_JOINTS`."""
+    sizes = {name: step for name, step in parsed}
+    frames = next((getattr(sizes[n], "clip_len" if n == "uniform_sample" else "length") for n in
+                   ("uniform_sample", "temporal_window", "random_crop_resize") if n in sizes), 1)
+    persons = getattr(sizes.get("pad_persons"), "num_persons", 1)
+    joints = num_clips * persons * frames * layout.num_joints
+    if joints > MAX_OUTPUT_JOINTS:
+        raise InputError(f"the pipeline would make {num_clips} clip(s) x {persons} person(s) x {frames} frames x "
+                         f"{layout.num_joints} joints = {joints:,} joints per sample, more than {MAX_OUTPUT_JOINTS:,}; "
+                         "lower the clips, persons or frames")
+
+
 def build_pipeline(steps: list, layout: Layout, *, test_mode: bool, num_clips: int = 1) -> Pipeline:
     """Validate a step list against a layout and build the pipeline.
 
@@ -658,6 +677,7 @@ def build_pipeline(steps: list, layout: Layout, *, test_mode: bool, num_clips: i
     parsed = [_parse_step(spec, i) for i, spec in enumerate(steps, start=1)]
     names = [n for n, _ in parsed]
     _check_order(names, num_clips)
+    _check_output_size(parsed, layout, num_clips)
     if "modality" not in names:
         parsed.append(("modality", Modality()))
     built: list[tuple[str, Step, Apply | None]] = []

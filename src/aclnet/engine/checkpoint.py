@@ -14,6 +14,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from aclnet.array_files import check_zip_expansion
 from aclnet.errors import InputError
 from aclnet.fileio import atomic_write_bytes
 
@@ -54,6 +55,7 @@ def read_torch_file(path: str | Path, map_location: str | torch.device = "cpu") 
     path = Path(path)
     if not path.is_file():
         raise InputError(f"{path}: checkpoint not found")
+    check_zip_expansion(path, "checkpoint")
     try:
         return torch.load(path, map_location=map_location, weights_only=True)
     except Exception as exc:  # torch raises many types for corrupt or unsafe files

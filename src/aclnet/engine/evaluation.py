@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import io
-import zipfile
 from pathlib import Path
 
 import numpy as np
 
+from aclnet.array_files import read_npz
 from aclnet.errors import InputError
 from aclnet.fileio import atomic_write_bytes
 
@@ -56,10 +56,9 @@ def load_scores(path: str | Path) -> dict[str, np.ndarray]:
     """Read a scores file; errors name the file and the missing or inconsistent field."""
     path = Path(path)
     try:
-        with np.load(path, allow_pickle=False) as data:
-            loaded = {k: data[k] for k in data.files}
-    except (OSError, ValueError, EOFError, KeyError, zipfile.BadZipFile) as exc:  # truncated or not a .npz
-        raise InputError(f"{path}: not a readable scores file ({type(exc).__name__}: {exc})") from exc
+        loaded = read_npz(path)
+    except InputError as exc:
+        raise InputError(f"{path}: not a readable scores file ({str(exc).removeprefix(f'{path}: ')})") from None
     missing = {"sample_ids", "labels", "scores", "class_names"} - set(loaded)
     if missing:
         raise InputError(f"{path}: scores file lacks {sorted(missing)}")

@@ -17,6 +17,7 @@ import numpy as np
 import torch
 import yaml
 
+from aclnet import plain_yaml
 from aclnet.config import ExperimentConfig, config_as_dict, dump_config
 from aclnet.data.sample import Sample
 from aclnet.engine.checkpoint import check_finite_weights, check_model_fits, load_checkpoint
@@ -117,7 +118,7 @@ def describe_run(trainer: Trainer, data: TaskData) -> list[str]:
 def check_resumed_config(run: RunFolder, config: ExperimentConfig, allow_changes: tuple[str, ...]) -> None:
     """Refuse to resume with another configuration than the run's, naming the keys, unless allowed."""
     try:
-        saved = yaml.safe_load(run.config.read_text())
+        saved = plain_yaml.load(run.config.read_text())
     except (OSError, yaml.YAMLError) as exc:
         raise InputError(f"{run.config}: cannot read the run's configuration to compare ({exc})") from exc
     differences = [(key, old, new) for key, old, new in _differences(saved or {}, config_as_dict(config))

@@ -48,6 +48,7 @@ from typing import Any
 
 import numpy as np
 
+from aclnet.array_files import read_npy, read_npz
 from aclnet.data.sample import Sample, SampleSet
 from aclnet.errors import InputError
 from aclnet.skeleton import Layout
@@ -230,7 +231,7 @@ def read_array_file(path: Path, *, num_joints: int | None = None) -> list[InputS
     """The sequences of one plain-array file (`.npy`, `.npz`, `.csv`, `.txt`); see the module docstring."""
     suffix = path.suffix.lower()
     if suffix == ".npy":
-        return [InputSequence(path.name, array_sample(_load_npy(path), path.name))]
+        return [InputSequence(path.name, array_sample(read_npy(path), path.name))]
     if suffix == ".npz":
         arrays = _load_npz(path)
         if "embeddings" in arrays:
@@ -247,19 +248,8 @@ def read_array_file(path: Path, *, num_joints: int | None = None) -> list[InputS
     raise InputError(f"{path}: not a plain-array file; plain arrays are {', '.join(ARRAY_SUFFIXES)}")
 
 
-def _load_npy(path: Path) -> np.ndarray:
-    try:
-        return np.load(path, allow_pickle=False)
-    except (OSError, ValueError) as exc:
-        raise InputError(f"{path}: cannot read as a NumPy array ({exc})") from exc
-
-
 def _load_npz(path: Path) -> dict[str, np.ndarray]:
-    try:
-        with np.load(path, allow_pickle=False) as data:
-            arrays = {key: data[key] for key in data.files}
-    except (OSError, ValueError) as exc:
-        raise InputError(f"{path}: cannot read as a NumPy .npz archive ({exc})") from exc
+    arrays = read_npz(path)
     if not arrays:
         raise InputError(f"{path}: the archive holds no arrays")
     return arrays

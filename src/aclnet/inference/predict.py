@@ -21,6 +21,7 @@ import argparse
 import io
 import json
 import sys
+import zipfile
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -139,10 +140,11 @@ def _check_numbers(args: argparse.Namespace) -> None:
 
 
 def _holds_embeddings(path: Path) -> bool:
+    """Whether an archive holds a gallery's embeddings (its member names only; `Gallery.load` checks the rest)."""
     try:
-        with np.load(path, allow_pickle=False) as data:
-            return "embeddings" in data.files
-    except (OSError, ValueError) as exc:
+        with zipfile.ZipFile(path) as archive:
+            return "embeddings.npy" in archive.namelist()
+    except (OSError, zipfile.BadZipFile) as exc:
         raise InputError(f"{path}: cannot read as a NumPy .npz archive ({exc})") from exc
 
 

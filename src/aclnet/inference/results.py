@@ -8,6 +8,7 @@ from pathlib import Path
 
 import numpy as np
 
+from aclnet.array_files import read_npz
 from aclnet.engine.retrieval import euclidean_distances, normalised_rows
 from aclnet.errors import InputError
 
@@ -152,11 +153,7 @@ class Gallery:
             path: the file; it holds `embeddings` (G, D), `identities` (G,) and `names` (G,).
         """
         path = Path(path)
-        try:
-            with np.load(path, allow_pickle=False) as data:
-                arrays = {key: data[key] for key in data.files}
-        except (OSError, ValueError) as exc:
-            raise InputError(f"{path}: cannot read as a NumPy .npz archive ({exc})") from exc
+        arrays = read_npz(path)
         missing = [key for key in ("embeddings", "identities") if key not in arrays]
         if missing:
             raise InputError(f"{path}: not a gallery file: no {missing} (it holds {sorted(arrays)}); write one with "

@@ -13,8 +13,11 @@ from typing import Any
 
 import yaml
 
+from aclnet import plain_yaml
 from aclnet.skeleton.layout import Layout, LayoutError, make_layout
 
+MAX_JOINTS = 1000
+"""Most joints of a layout (whole-body pose estimators give 133)."""
 _KEYS = {"name", "joints", "edges", "center", "base", "flip_pairs", "parts"}
 
 
@@ -22,11 +25,15 @@ def load_layout_file(path: str | Path) -> Layout:
     """Read and validate a layout file; errors name the file and the entry."""
     path = Path(path)
     try:
-        text = path.read_text()
+        text = path.read_text(encoding="utf-8")
     except OSError as exc:
         raise LayoutError(f"{path}: cannot read layout file ({exc.strerror})") from exc
+    except UnicodeDecodeError as exc:
+        raise LayoutError(f"{path}: not a text file (not UTF-8 at byte {exc.start})") from None
     try:
-        data = json.loads(text) if path.suffix == ".json" else yaml.safe_load(text)
+        data = json.loads(text) if path.suffix == ".json" else plain_yaml.load(text)
+    except RecursionError:
+        raise LayoutError(f"{path}: nested too deeply") from None
     except (json.JSONDecodeError, yaml.YAMLError) as exc:
         raise LayoutError(f"{path}: not valid {'JSON' if path.suffix == '.json' else 'YAML'}: {exc}") from exc
     return layout_from_mapping(data, path)
@@ -44,12 +51,15 @@ def layout_from_mapping(data: Any, path: Path | str) -> Layout:
         if key not in data:
             raise LayoutError(f"{path}: missing required key '{key}'")
     joints = data["joints"]
-    if isinstance(joints, int) and not isinstance(joints, bool):
+    if isinstance(joints, int) and not isinstance(joints, bool) and 1 <= joints <= MAX_JOINTS:
         names = [f"joint{i}" for i in range(joints)]
-    elif isinstance(joints, list) and all(isinstance(j, str) for j in joints):
+    elif isinstance(joints, list) and 1 <= len(joints) <= MAX_JOINTS and all(isinstance(j, str) for j in joints):
         names = list(joints)
     else:
-        raise LayoutError(f"{path}: 'joints' must be a count or a list of names, got {joints!r}")
+        shown = joints if isinstance(joints, int) else f"a list of {len(joints)}" if isinstance(joints, list) else \
+            type(joints).__name__
+        raise LayoutError(f"{path}: 'joints' must be a count from 1 to {MAX_JOINTS} or a list of up to {MAX_JOINTS} "
+                          f"names, got {shown}")
     base = data.get("base", 0)
     if base not in (0, 1):
         raise LayoutError(f"{path}: 'base' must be 0 or 1, got {base!r}")
@@ -59,7 +69,12 @@ def layout_from_mapping(data: Any, path: Path | str) -> Layout:
     edges = [_pair(path, f"edges[{k}]", e, resolve) for k, e in enumerate(data["edges"])]
     center = resolve("center", data["center"])
     flips = None
-    if "flip_pairs" in data:
+    for key, kind in (("flip_pairs", list), ("parts", dict)):
+        if data.get(key) is not None and not isinstance(data[key], kind):
+            example = "[[left_hand, right_hand], ...]" if kind is list else "{arms: [joints...], ...}"
+            raise LayoutError(f"{path}: '{key}' must be a {kind.__name__}, e.g. {example}; "
+                              f"got {type(data[key]).__name__}")
+    if data.get("flip_pairs") is not None:
         flips = [_pair(path, f"flip_pairs[{k}]", e, resolve) for k, e in enumerate(data["flip_pairs"])]
     parts = {}
     for part, members in (data.get("parts") or {}).items():

@@ -53,3 +53,18 @@ def test_a_truncated_file_is_named(tmp_path: Path) -> None:
     path.write_bytes(_names_file({})[:150])
     with pytest.raises(InputError, match=r"cut\.mat: not a readable MATLAB file \(truncated or corrupt\)"):
         read_mat(path)
+
+
+def test_a_zlib_bomb_is_refused_before_scipy_expands_it(tmp_path: Path) -> None:
+    header = _names_file({})[:128]  # MATLAB's text header, little-endian ('IM')
+    packer = zlib.compressobj(9)
+    body = packer.compress(struct.pack("<II", 14, 256 * 2**20))  # a miMATRIX element of 256 MB of zeros
+    for _ in range(256):
+        body += packer.compress(bytes(2**20))
+    body += packer.flush()
+    path = tmp_path / "bomb.mat"
+    path.write_bytes(header + struct.pack("<II", 15, len(body)) + body)
+    assert path.stat().st_size < 2**20
+    with pytest.raises(InputError, match=r"bomb.mat: not a readable MATLAB file \(truncated or corrupt\): its "
+                                         r"compressed elements expand to more than 100 times"):
+        read_mat(path)

@@ -588,3 +588,70 @@ def test_folder_readers_skip_broken_files(tmp_path, fmt, caplog):
     with caplog.at_level(logging.WARNING):
         sample_set = read_format(fmt, tmp_path, skip_invalid=True)
     assert sample_set.samples and "skipped 1 invalid" in caplog.text and "bad." in caplog.text
+
+
+# ---- what small files may allocate ---------------------------------------------------------------------------
+
+
+def _peak(read: Any) -> tuple[Any, int]:
+    """What `read()` returned (or the InputError it raised) and the peak bytes it allocated (tracemalloc sees
+    NumPy's buffers)."""
+    import tracemalloc
+
+    tracemalloc.start()
+    try:
+        try:
+            result: Any = read()
+        except InputError as exc:
+            result = exc
+        return result, tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+
+
+def test_one_array_shared_by_many_annotations_is_refused(tmp_path):
+    shared = np.zeros((1, 300, 25, 3), dtype=np.int8)  # 22 kB stored once; 1,000 float32 copies would be 360 MB
+    anns = [{"frame_dir": f"s{k}", "label": 0, "keypoint": shared, "total_frames": 300} for k in range(1000)]
+    path = tmp_path / "shared.pkl"
+    path.write_bytes(pickle.dumps({"split": {}, "annotations": anns}, protocol=4))
+    assert path.stat().st_size < 100_000
+    result, peak = _peak(lambda: read_format("pyskl", path))
+    assert isinstance(result, InputError) and "one array is shared by several annotations" in str(result)
+    assert peak < 20 * 2**20
+
+
+def test_a_crowded_frame_in_a_long_kinetics_style_clip_is_refused(tmp_path):
+    rows = np.ones((2000, 17, 3), dtype=np.float16)  # 1,000 persons in frame 0, then one per frame
+    frames = np.concatenate([np.zeros(1000, dtype=np.int64), np.arange(1, 1001)])
+    (tmp_path / "kp.pkl").write_bytes(pickle.dumps({"crowd": {"keypoint": rows}}, protocol=4))
+    ann = {"frame_dir": "crowd", "label": 0, "frame_inds": frames, "raw_file": "kp.pkl"}
+    path = tmp_path / "k.pkl"
+    path.write_bytes(pickle.dumps({"split": {}, "annotations": [ann]}, protocol=4))
+    result, peak = _peak(lambda: read_format("pyskl", path))  # 1,000 x 1,001 skeletons: 200 MB as float32
+    assert isinstance(result, SampleError) and "one frame holds 1000 persons" in str(result)
+    assert peak < 20 * 2**20
+
+
+def test_pku_mmd_labels_that_repeat_the_whole_sequence_are_refused(tmp_path):
+    root = write_pku(tmp_path)
+    (root / "label" / "0002-L.txt").write_text("3,0,20,1\n" * 5)  # 5 x 20 frames of a 20-frame sequence
+    with pytest.raises(InputError, match=r"0002-L.txt: the labelled segments hold 100 frames, more than 4 times "
+                                         r"the recording's 20"):
+        read_format("pku-mmd", root)
+    (root / "label" / "0002-L.txt").write_text("3,0,20,1\n" * 4)  # four full copies still read
+    assert len(read_format("pku-mmd", root).samples) == 4
+
+
+def test_a_casia_b_file_with_one_long_line_stays_small(tmp_path):
+    rng = np.random.default_rng(0)
+    rows = [f"001/001-nm-01-000/{f:06d}.jpg," + ",".join(f"{v:.4f}" for v in rng.uniform(0, 1, 51))
+            for f in range(300)]
+    header = "image_name," + ",".join(f"v{k}" for k in range(51))
+    path = tmp_path / "poses.csv"
+    path.write_text("\n".join([header, *rows, "x" * 200_000]) + "\n")  # one row of 200,000 characters
+    result, peak = _peak(lambda: read_format("casia-b", path, skip_invalid=True))
+    assert not isinstance(result, Exception) and result.samples[0].num_frames == 300
+    assert peak < 20 * path.stat().st_size  # the long line widened every row: 300 x 800 kB before
+    with pytest.raises(InputError, match=r"poses.csv, line 302: 200000 characters, longer than twice the file's "
+                                         "typical row"):
+        read_format("casia-b", path)

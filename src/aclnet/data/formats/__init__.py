@@ -86,6 +86,18 @@ def load_json(path: Path) -> Any:
         raise InputError(f"{path}: not valid JSON: {exc}") from None
 
 
+MAX_COVER = 4
+"""How many times the segments cut from one recording may cover its frames: labelled segments barely
+overlap, and copies beyond this would let a small label file allocate gigabytes."""
+
+
+def check_cover(segment_frames: int, num_frames: int, where: str) -> None:
+    """Refuse segments whose frames add up to more than `MAX_COVER` times the recording's."""
+    if segment_frames > MAX_COVER * max(num_frames, 1):
+        raise InputError(f"{where}: the labelled segments hold {segment_frames} frames, more than {MAX_COVER} times "
+                         f"the recording's {num_frames}; segments may overlap only a little")
+
+
 class InvalidFiles:
     """The files a reader skips with `skip_invalid`: without it, a file's first problem is raised.
 

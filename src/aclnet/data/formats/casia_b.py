@@ -32,6 +32,8 @@ NUM_SUBJECTS = 124
 TRAIN_SUBJECTS = range(1, 75)
 CONDITIONS = ("nm", "bg", "cl")
 VIEWS = tuple(range(0, 181, 18))
+MAX_LINE = 8192
+"""Longest row read (a CASIA-B row of 52 fields has under 1,000 characters)."""
 MAX_FRAME_DIGITS = 18
 _SEQUENCE = re.compile(r"(\d{3})-(nm|bg|cl)-(\d{2})-(\d{3})")
 
@@ -88,24 +90,32 @@ def _read_csv(path: Path, skip_invalid: bool) -> tuple[np.ndarray, np.ndarray, n
         lines = path.read_text(encoding="utf-8").splitlines()
     except (OSError, UnicodeDecodeError) as exc:
         raise InputError(f"{path}: cannot read as text: {exc}") from exc
-    rows = np.array(lines[1:], dtype=str)
-    line_numbers = np.arange(2, len(lines) + 1)
+    lines = lines[1:]
+    lengths = np.fromiter(map(len, lines), dtype=np.int64, count=len(lines))
+    # The rows go into one fixed-width array: its width is bounded by the typical row (twice the median
+    # length), so one long line cannot make every row as wide; longer lines are invalid rows of their own.
+    width = int(min(MAX_LINE, 2 * np.median(lengths[lengths > 0]) + 64)) if lengths.any() else 1
+    too_long = lengths > width
+    rows = np.array(["" if long else line for line, long in zip(lines, too_long)], dtype=f"<U{width}")
+    line_numbers = np.arange(2, len(lines) + 2)
     if rows.size:
-        nonempty = np.char.str_len(np.char.strip(rows)) > 0
-        rows, line_numbers = rows[nonempty], line_numbers[nonempty]
+        kept = (np.char.str_len(np.char.strip(rows)) > 0) | too_long
+        rows, line_numbers, lengths, too_long = rows[kept], line_numbers[kept], lengths[kept], too_long[kept]
     if not rows.size:
         return rows, np.zeros(0, dtype=np.int64), np.zeros((0, 3 * NUM_JOINTS), dtype=np.float32)
     name, _, rest = np.char.partition(rows, ",").T
     head, _, frame_file = np.char.rpartition(name, "/").T
     sequence = np.char.rpartition(head, "/")[:, 2]
     stem = np.char.partition(frame_file, ".")[:, 0]
-    ok = _valid_rows(rows, name, sequence, stem)
+    ok = _valid_rows(rows, name, sequence, stem) & ~too_long
     values, numeric = _parse_values(rest, ok)
     ok &= numeric
     bad = np.flatnonzero(~ok)
     if bad.size:
         problems = [
-            f"{path}, line {line_numbers[k]}: {_row_problem(rows[k], name[k], sequence[k], stem[k])}" for k in bad[:5]
+            f"{path}, line {line_numbers[k]}: "
+            + (f"{lengths[k]} characters, longer than twice the file's typical row" if too_long[k]
+               else _row_problem(rows[k], name[k], sequence[k], stem[k])) for k in bad[:5]
         ]
         if not skip_invalid:
             raise InputError(problems[0])

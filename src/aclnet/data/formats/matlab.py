@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import multiprocessing
 import signal
+import struct
 import zlib
 from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
@@ -19,7 +20,10 @@ from typing import Any
 import scipy.io
 from scipy.io.matlab import MatReadError
 
+from aclnet.array_files import MAX_EXPANSION, SLACK
 from aclnet.errors import InputError
+
+COMPRESSED = 15  # miCOMPRESSED: a zlib stream holding one element
 
 # What scipy raises for truncated or corrupt .mat files (measured on truncated copies of the real files).
 MAT_ERRORS = (OSError, ValueError, TypeError, IndexError, KeyError, EOFError, MatReadError, zlib.error)
@@ -27,9 +31,35 @@ MAT_ERRORS = (OSError, ValueError, TypeError, IndexError, KeyError, EOFError, Ma
 _worker: ProcessPoolExecutor | None = None
 
 
+def _expanded_size(data: bytes) -> int:
+    """The bytes a MATLAB v5 file's top-level elements take once decompressed, streamed in 1 MB pieces and
+    stopped as soon as they pass what the file can justify (zlib bombs expand a thousandfold)."""
+    limit = MAX_EXPANSION * len(data) + SLACK
+    order = "<" if data[126:128] == b"IM" else ">"
+    total, pos = 0, 128
+    while pos + 8 <= len(data) and total <= limit:
+        kind, size = struct.unpack(order + "II", data[pos:pos + 8])
+        if kind == COMPRESSED:
+            stream, rest = zlib.decompressobj(), data[pos + 8:pos + 8 + size]
+            while rest and total <= limit:
+                total += len(stream.decompress(rest, 1 << 20))
+                rest = stream.unconsumed_tail
+            pos += 8 + size
+        else:
+            total += size
+            pos += 8 + size + (-size) % 8
+    return total
+
+
 def _read(path: str) -> dict[str, Any] | str:
     """In the worker: the file's variables (structs as attribute objects, no squeezing), or the error's text."""
     try:
+        with open(path, "rb") as handle:
+            data = handle.read()
+        expanded = _expanded_size(data)
+        if expanded > MAX_EXPANSION * len(data) + SLACK:
+            return (f"its compressed elements expand to more than {MAX_EXPANSION} times its {len(data)} bytes "
+                    "(a zlib bomb?)")
         return scipy.io.loadmat(path, struct_as_record=False, squeeze_me=False)
     except MAT_ERRORS as exc:
         return f"{type(exc).__name__}: {exc}"

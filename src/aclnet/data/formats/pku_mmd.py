@@ -30,7 +30,7 @@ from pathlib import Path
 import numpy as np
 
 from aclnet.data.class_names import class_names_for
-from aclnet.data.formats import InvalidFiles
+from aclnet.data.formats import InvalidFiles, check_cover
 from aclnet.data.sample import Sample, SampleSet, validate_sample
 from aclnet.errors import InputError
 
@@ -107,6 +107,7 @@ def read_labels(path: Path, num_frames: int) -> np.ndarray:
     for bad, problem in checks:
         if bad.any():
             raise InputError(f"{path}, line {_first(bad) + 1}: {problem}")
+    check_cover(int((rows[:, 2] - rows[:, 1]).sum()), num_frames, str(path))
     return rows
 
 

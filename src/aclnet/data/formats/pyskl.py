@@ -55,6 +55,11 @@ def read(
     return sample_set
 
 
+MAX_FILL = 64
+"""Most skeletons (persons x frames, zeros included) decompressed per detection row: PYSKL pads every frame to
+the most persons of one frame, so a crowd in one frame of a long clip would multiply the memory."""
+
+
 def stack_by_frame(
     frame: np.ndarray,
     order_key: np.ndarray,
@@ -101,6 +106,11 @@ class KpfileLoader:
         rows = _kpfile_entry(content, sample_id, path, where)
         frame_inds = _frame_inds(ann, len(rows), where)
         frames, frame = np.unique(frame_inds, return_inverse=True)
+        persons = int(np.bincount(frame).max()) if len(frame) else 0
+        if persons * len(frames) > MAX_FILL * len(rows):
+            raise SampleError(f"{where}: one frame holds {persons} persons, so {len(frames)} frames would take "
+                              f"{persons} x {len(frames)} skeletons for {len(rows)} rows (more than {MAX_FILL} x the "
+                              "rows); keep the persons of crowded frames apart or drop them")
         stacked = stack_by_frame(frame, rows[:, :, 2].sum(axis=1), rows, len(frames))
         return {
             "keypoint": stacked[..., :2],

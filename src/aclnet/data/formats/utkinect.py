@@ -27,7 +27,7 @@ from pathlib import Path
 
 import numpy as np
 
-from aclnet.data.formats import InvalidFiles
+from aclnet.data.formats import InvalidFiles, check_cover
 from aclnet.data.formats.small_kinect import (
     build_sample_set,
     mat_strings,
@@ -119,7 +119,7 @@ def _cut(path: Path, recording: str, segments: Segments) -> list[tuple[str, np.n
     if back.size:
         raise InputError(f"{path}: frame ids decrease at line {back[0] + 2}; they must be in recording order")
     joints = table[:, 1:].reshape(1, -1, NUM_JOINTS, 3)
-    cuts = []
+    bounds = []
     for label, start, end in segments:
         lo, hi = np.searchsorted(frame_ids, start, side="left"), np.searchsorted(frame_ids, end, side="right")
         if hi <= lo:
@@ -127,8 +127,9 @@ def _cut(path: Path, recording: str, segments: Segments) -> list[tuple[str, np.n
                 f"{path}: no frame with id in [{start}, {end}] for segment {label + 1} of {recording} "
                 f"(the ids run from {frame_ids[0]:.0f} to {frame_ids[-1]:.0f})"
             )
-        cuts.append((f"{recording}_a{label + 1:02d}", joints[:, lo:hi].copy(), label))
-    return cuts
+        bounds.append((label, lo, hi))
+    check_cover(sum(hi - lo for _, lo, hi in bounds), len(frame_ids), f"{path} ({recording})")
+    return [(f"{recording}_a{label + 1:02d}", joints[:, lo:hi].copy(), label) for label, lo, hi in bounds]
 
 
 def _key(name: str) -> str:
