@@ -9,6 +9,7 @@ import argparse
 import os
 import shlex
 import sys
+import unicodedata
 from pathlib import Path
 
 from aclnet import __version__, plain_yaml
@@ -363,6 +364,12 @@ def _resume_command(command: str, argv: list[str]) -> list[str]:
     return [a for a in argv if a != "--force"] + ([] if "--resume" in argv else ["--resume"])
 
 
+def printable(text: str) -> str:
+    """`text` with control characters (terminal escape codes a file name or a value may carry) written as
+    escapes; line breaks and tabs stay."""
+    return "".join(c if c in "\n\t" or unicodedata.category(c)[0] != "C" else repr(c)[1:-1] for c in text)
+
+
 def main(argv: list[str] | None = None) -> int:
     """Entry point of the `aclnet` command; returns the exit status."""
     parser = build_parser()
@@ -375,7 +382,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         args.run(args)
     except InputError as exc:
-        print(f"aclnet {args.command}: error: {exc}", file=sys.stderr)
+        print(f"aclnet {args.command}: error: {printable(str(exc))}", file=sys.stderr)
         return 2
     except TrainingStopped as exc:
         print(f"aclnet {args.command}: stopped: {exc}", file=sys.stderr)

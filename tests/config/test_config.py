@@ -116,3 +116,9 @@ def test_a_config_file_that_is_not_text_is_named(tmp_path) -> None:
     path.write_bytes(b"name: \xff\xfe\n")
     with pytest.raises(InputError, match=r"binary.yaml: not a text file \(not UTF-8 at byte 6\)"):
         load_config(str(path))
+
+
+def test_unknown_backbone_options_are_named_at_load_time() -> None:
+    with pytest.raises(InputError, match=r"model: Value error, options \['widht'\] are not options of backbone "
+                                         r"'aclnet_gcn'; valid: \[.*'base_channels'"):
+        load_config("synthetic-j", ["model.options.widht=3"])

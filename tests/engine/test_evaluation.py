@@ -90,8 +90,12 @@ def test_checkpoint_refuses_code_and_junk(tmp_path):
             return (print, ("pwned",))
 
     torch.save({"model": Evil()}, tmp_path / "evil.pt")
-    with pytest.raises(InputError, match="evil.pt: not a readable checkpoint"):
+    with pytest.raises(InputError, match="evil.pt: refused: it holds objects other than tensors") as refused:
         load_checkpoint(tmp_path / "evil.pt")
+    assert "weights_only" not in str(refused.value)  # not torch's advice to load it anyway
+    (tmp_path / "junk.pt").write_bytes(b"garbage bytes here")
+    with pytest.raises(InputError, match=r"junk.pt: not a readable checkpoint \(truncated, corrupt"):
+        load_checkpoint(tmp_path / "junk.pt")
     with pytest.raises(InputError, match="checkpoint not found"):
         load_checkpoint(tmp_path / "none.pt")
 

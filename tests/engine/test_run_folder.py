@@ -8,6 +8,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
 import torch
 
@@ -183,3 +184,57 @@ def test_names_that_leave_work_dirs_are_refused(tmp_path, monkeypatch, capsys, n
     err = capsys.readouterr().err
     assert "name: Value error" in err and "is not a folder name" in err
     assert sorted(p.name for p in tmp_path.iterdir()) == ["keep.txt"]
+
+
+def test_one_lock_per_folder_whichever_link_names_it(tmp_path):
+    real = RunFolder(tmp_path / "real")
+    link = tmp_path / "link"
+    real.path.mkdir()
+    link.symlink_to(real.path)
+    with real.lock():  # a second process that names the folder through the link is refused
+        other = subprocess.run([sys.executable, "-c", "from aclnet.engine.run_folder import RunFolder\n"
+                                f"with RunFolder({str(link)!r}).lock(): pass"], capture_output=True, text=True)
+    assert other.returncode != 0 and "in use by process" in other.stderr
+
+
+def test_a_damaged_latest_pt_refuses_to_resume_with_a_message(tmp_path, capsys):
+    run = tmp_path / "run"
+    assert _train(run, "optim.epochs=1") == 0
+    payload = load_checkpoint(run / "latest.pt")
+    payload["optimizer"] = {"state": "tampered", "param_groups": 7}
+    save_checkpoint(run / "latest.pt", payload)
+    assert main(["train", "synthetic-j", "--work-dir", str(run), "--resume", "--set", *QUICK, "optim.epochs=1"]) == 2
+    assert "latest.pt: cannot resume from it: its training state is damaged" in capsys.readouterr().err
+
+
+def test_a_failed_write_of_embeddings_or_test_scores_stops_with_a_message(tmp_path, monkeypatch, capsys):
+    import errno
+
+    from aclnet.engine import run as run_module
+    from aclnet.engine import trainer as trainer_module
+
+    def full_disk(path, data):
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(trainer_module, "atomic_write_bytes", full_disk)
+    assert _train(tmp_path / "a", "train.save_embeddings_at=[1]") == 1
+    err = capsys.readouterr().err
+    assert "cannot write the embeddings of epoch 1 to" in err and "No space left on device" in err
+    monkeypatch.undo()
+    monkeypatch.setattr(run_module, "save_scores", lambda *args: full_disk(None, None))
+    assert _train(tmp_path / "b") == 1
+    assert "cannot write the test scores to" in capsys.readouterr().err
+    assert (tmp_path / "b" / "latest.pt").is_file()
+
+
+def test_an_all_zero_training_set_is_refused(tmp_path, capsys):
+    from aclnet.data.annotations import write_annotations
+    from aclnet.data.sample import Sample, SampleSet
+
+    samples = [Sample(f"s{i}", np.zeros((1, 20, 25, 3), np.float32), i % 2) for i in range(20)]
+    path = tmp_path / "zeros.pkl"
+    write_annotations(SampleSet(samples, {"train": [s.sample_id for s in samples[:16]],
+                                          "test": [s.sample_id for s in samples[16:]]}, "nturgb+d"), path)
+    assert main(["train", "ntu60-xsub-j", "--work-dir", str(tmp_path / "run"), "--set", f"data.path={path}",
+                 "data.train_split=train", "data.test_split=test", "train.device=cpu", "optim.epochs=1"]) == 2
+    assert "every one of the 16 training samples has all-zero keypoints" in capsys.readouterr().err

@@ -169,3 +169,30 @@ def test_the_main_command_line_runs_predict_when_wired(runs, arrays, capsys) -> 
     assert main(["predict", str(runs["action"]), str(arrays["first"])]) == 0
     assert main(["predict", str(runs["gait"]), str(arrays["first"])]) == 2
     assert "25 joints, but the model's layout 'coco' has 17 joints" in capsys.readouterr().err
+
+
+def test_huge_coordinates_and_numbers_that_are_not_plain_are_refused(runs, arrays, tmp_path) -> None:
+    np.save(tmp_path / "huge.npy", np.full((40, 25, 3), 1e30))
+    with pytest.raises(InputError, match=r"input 'huge.npy': a coordinate of 1e\+30, beyond 1e\+06"):
+        predict(runs["action"], tmp_path / "huge.npy")
+    row = ",".join(["0.5"] * 75)
+    for cell in ("1_0", "\u0661\u0662"):  # Python's float reads both; no data file means them as numbers
+        (tmp_path / "odd.csv").write_text(f"{row}\n{cell},{row[4:]}\n")
+        with pytest.raises(InputError, match=r"odd.csv: line 2: a cell is not a number"):
+            predict(runs["action"], tmp_path / "odd.csv")
+
+
+def test_top_k_must_be_a_whole_number(runs, arrays) -> None:
+    from aclnet import load
+
+    with pytest.raises(InputError, match=r"top_k must be a whole number >= 1, got 2.5"):
+        load(runs["action"]).predict(str(arrays["first"]), top_k=2.5)
+
+
+def test_control_characters_in_messages_are_escaped(runs, tmp_path, capsys) -> None:
+    from aclnet.cli import main
+
+    name = tmp_path / "evil\x1b[31mred\x07.npy"
+    assert main(["predict", str(runs["action"]), str(name)]) == 2
+    err = capsys.readouterr().err
+    assert "\x1b" not in err and "\x07" not in err and "evil\\x1b[31mred\\x07.npy" in err

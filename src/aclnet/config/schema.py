@@ -16,7 +16,7 @@ from aclnet.errors import InputError
 from aclnet.losses.affinity import MOMENTUM_RANGE
 from aclnet.losses.families import FAMILY_MODES
 from aclnet.losses.scaling import RELEASED_CONSTANTS, RELEASED_MEMORY_SIZE
-from aclnet.models.backbones import BACKBONES
+from aclnet.models.backbones import BACKBONES, backbone_options
 from aclnet.models.heads import PROJECTION_SOURCES
 
 
@@ -134,6 +134,16 @@ class ModelConfig(Section):
         if value not in BACKBONES:
             raise ValueError(f"unknown backbone '{value}'; valid: {', '.join(BACKBONES)}")
         return value
+
+    @model_validator(mode="after")
+    def _known_options(self) -> ModelConfig:
+        """Backbone options are the backbone constructor's keywords (checked here, not when the model is built)."""
+        valid = set(backbone_options(self.backbone)) - {"layout", "in_channels", "preset"}
+        unknown = sorted(set(self.options) - valid)
+        if unknown:
+            raise ValueError(f"options {unknown} are not options of backbone '{self.backbone}'; "
+                             f"valid: {sorted(valid)}")
+        return self
 
     @field_validator("embedding_input")
     @classmethod

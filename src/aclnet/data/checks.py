@@ -1,6 +1,9 @@
-"""Argument checks of the generators and the datasets: each raises InputError naming the argument."""
+"""Argument checks of the generators and the datasets (each raises InputError naming the argument), and the
+strict reading of numbers written in text files."""
 
 from __future__ import annotations
+
+import re
 
 import numpy as np
 
@@ -32,3 +35,14 @@ def check_frames(frames: object) -> None:
         raise InputError(f"frames={frames!r}: expected (min, max) frame counts")
     if not 2 <= frames[0] <= frames[1]:
         raise InputError(f"frames={tuple(frames)}: expected 2 <= min <= max")
+
+
+_NUMBER = re.compile(r"[+-]?(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?|[+-]?(?:nan|inf|infinity)", re.ASCII | re.IGNORECASE)
+
+
+def plain_number(text: str) -> float:
+    """A number written as in a CSV file: ASCII digits, an optional sign, point and exponent (Python's `float`
+    also takes '1_000' and non-ASCII digits, which no data file means as numbers); else ValueError."""
+    if not _NUMBER.fullmatch(text.strip()):
+        raise ValueError(f"not a number: {text[:40]!r}")
+    return float(text)

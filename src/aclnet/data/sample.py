@@ -14,6 +14,8 @@ META_KEYS = ("subject", "view", "camera", "setup", "performer", "replication", "
 # (the largest benchmarks here have a few thousand classes or identities), and every consumer sizes
 # arrays and classifier heads by the number of classes.
 MAX_CLASSES = 100_000
+MAX_COORDINATE = 1e6
+"""Largest coordinate accepted: pixels of any camera, millimetres or metres of any room are far below it."""
 
 
 class SampleError(InputError):
@@ -123,6 +125,10 @@ def validate_sample(
     kp = kp.astype(np.float32, copy=False)
     if not np.isfinite(kp).all():
         raise SampleError(f"{where}: keypoint has NaN or infinite values (missing joints must be zeros)")
+    largest = float(np.abs(kp).max())
+    if largest > MAX_COORDINATE:
+        raise SampleError(f"{where}: keypoint has a coordinate of {largest:.3g}, beyond {MAX_COORDINATE:g} (no "
+                          "camera or pose estimator gives such values: a corrupt file, or the wrong columns?)")
     score = sample.score
     if score is not None:
         if not isinstance(score, np.ndarray):

@@ -7,6 +7,7 @@ state), optimizer, scheduler, epoch, metric history, random-number states and th
 from __future__ import annotations
 
 import io
+import pickle
 import random
 from pathlib import Path
 from typing import Any
@@ -58,6 +59,12 @@ def read_torch_file(path: str | Path, map_location: str | torch.device = "cpu") 
     check_zip_expansion(path, "checkpoint")
     try:
         return torch.load(path, map_location=map_location, weights_only=True)
+    except pickle.UnpicklingError as exc:
+        if "unsupported global" not in str(exc).lower():  # not a pickle of known types at all
+            raise InputError(f"{path}: not a readable checkpoint (truncated, corrupt or not a checkpoint)") from None
+        # torch's own advice (load it with weights_only=False) would run the file's code: not repeated here
+        raise InputError(f"{path}: refused: it holds objects other than tensors and plain containers, and loading "
+                         "those could run code from the file; only checkpoints of weights are read") from None
     except Exception as exc:  # torch raises many types for corrupt or unsafe files
         raise InputError(f"{path}: not a readable checkpoint ({type(exc).__name__}: {exc})") from exc
 

@@ -23,7 +23,7 @@ from aclnet.data.sample import Sample
 from aclnet.engine.checkpoint import check_finite_weights, check_model_fits, load_checkpoint
 from aclnet.engine.distributed import DistInfo, init_distributed, resolve_device
 from aclnet.engine.evaluation import save_scores
-from aclnet.engine.run_folder import RunFolder
+from aclnet.engine.run_folder import RunFolder, stop_on_write_error
 from aclnet.engine.seam import RunnableTask, TaskData
 from aclnet.engine.trainer import Trainer
 from aclnet.errors import InputError
@@ -91,7 +91,8 @@ def train(task: RunnableTask, work_dir: str | Path, *, resume: bool = False, for
         report = test(task, run.tested_checkpoint(), scores_out=run.test_scores, data=data, force=True)
         report["selected_epoch"] = state.epoch if config.train.select_on == "last" else state.best_epoch
         report["loss_constants"] = trainer.loss_constants
-        run.write_report(report)
+        with stop_on_write_error("the test report", run.test_report):
+            run.write_report(report)
     return report
 
 
@@ -145,6 +146,9 @@ def build_trainer(task: RunnableTask, run: RunFolder, dist_info: DistInfo,
     """The task's data, pipelines, model, loaders and validation in a trainer, ready to `fit`."""
     config = task.config
     data = task.load_data()
+    if not any(sample.keypoint.any() for sample in data.train):
+        raise InputError(f"every one of the {len(data.train)} training samples has all-zero keypoints: there is "
+                         "nothing to learn from (missing joints are zeros; are the coordinates in other columns?)")
     if len(data.train) < config.optim.batch_size:
         raise InputError(f"the training data has {len(data.train)} sample(s), fewer than one batch "
                          f"(optim.batch_size {config.optim.batch_size}): lower optim.batch_size or give more data")
@@ -198,7 +202,8 @@ def test(task: RunnableTask, checkpoint: Path, *, clips: int | None = None, scor
     report = {"task": task.name, "checkpoint": str(checkpoint), "clips": clips, "samples": len(samples),
               **evaluation.metrics, **evaluation.details, "selection": SELECTION[config.train.select_on]}
     if scores_out is not None and evaluation.scores is not None:
-        save_scores(scores_out, evaluation.sample_ids, evaluation.labels, evaluation.scores, data.classes)
+        with stop_on_write_error("the test scores", scores_out):
+            save_scores(scores_out, evaluation.sample_ids, evaluation.labels, evaluation.scores, data.classes)
     return report
 
 

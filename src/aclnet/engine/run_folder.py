@@ -23,7 +23,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from aclnet.errors import InputError
+from aclnet.errors import InputError, TrainingStopped
 from aclnet.fileio import atomic_write_bytes
 
 CONFIG = "config.yaml"
@@ -152,7 +152,8 @@ class RunFolder:
         the folder under a run) is refused. The lock file lies beside the folder and the lock ends with the
         process, so a killed run leaves none behind."""
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        lock_path = self.path.parent / f".{self.path.name}.lock"
+        folder = self.path.resolve()  # one lock per folder, whichever link or relative path names it
+        lock_path = folder.parent / f".{folder.name}.lock"
         if lock_path.resolve() in _HELD:  # this process holds it already (a caller around `train`)
             yield
             return
@@ -185,6 +186,18 @@ class RunFolder:
             return json.loads(self.test_report.read_text())
         except (OSError, ValueError) as exc:
             raise InputError(f"{self.test_report}: not a readable test report ({exc})") from exc
+
+
+@contextmanager
+def stop_on_write_error(what: str, path: Path) -> Iterator[None]:
+    """A failed write of a run's file (full disk, read-only folder, file size limit) stops with a message that
+    names it; the writes are atomic, so what was there before is intact."""
+    try:
+        yield
+    except OSError as exc:
+        raise TrainingStopped(f"cannot write {what} to {path} ({exc.strerror or exc}); what the folder held "
+                              "before is intact. Free space or make the folder writable, then run the command "
+                              "again (`aclnet test` tests a checkpoint again)") from exc
 
 
 def resolve_checkpoint(run_dir_or_checkpoint: str | Path) -> Path:

@@ -7,6 +7,7 @@ running loss sums stay on the device until the epoch ends.
 
 from __future__ import annotations
 
+import io
 import math
 import signal
 import sys
@@ -37,8 +38,9 @@ from aclnet.engine.checkpoint import (
 )
 from aclnet.engine.distributed import DistInfo, barrier
 from aclnet.engine.forward import run_model
-from aclnet.engine.run_folder import RunFolder
+from aclnet.engine.run_folder import RunFolder, stop_on_write_error
 from aclnet.errors import InputError, TrainingInterrupted, TrainingStopped
+from aclnet.fileio import atomic_write_bytes
 from aclnet.models.skeleton_model import SkeletonModel
 
 Validator = Callable[[SkeletonModel], dict[str, float]]
@@ -255,13 +257,19 @@ class Trainer:
                              f"(no {', '.join(lacking)})")
         check_finite_weights(payload["model"], path)
         check_model_fits(self.model.state_dict(), payload["model"], path)
-        self.model.load_state_dict(payload["model"])
-        self.optimizer.load_state_dict(payload["optimizer"])
-        self.scheduler.load_state_dict(payload["scheduler"])
-        self.state = TrainState(payload["epoch"], list(payload["history"]), payload["best_metric"],
-                                payload["best_epoch"])
-        self.position = self._saved_position(payload.get("position"), path)
-        set_rng_state(payload["rng"])
+        try:
+            self.model.load_state_dict(payload["model"])
+            self.optimizer.load_state_dict(payload["optimizer"])
+            self.scheduler.load_state_dict(payload["scheduler"])
+            self.state = TrainState(int(payload["epoch"]), list(payload["history"]), float(payload["best_metric"]),
+                                    int(payload["best_epoch"]))
+            self.position = self._saved_position(payload.get("position"), path)
+            set_rng_state(payload["rng"])
+        except InputError:
+            raise
+        except (KeyError, TypeError, ValueError, RuntimeError, AttributeError, IndexError) as exc:
+            raise InputError(f"{path}: cannot resume from it: its training state is damaged ({type(exc).__name__}: "
+                             f"{str(exc)[:200]}); start again with --force, or resume from a copy of the run") from None
         self.log.write(self.state.history)
 
     def _saved_position(self, saved: dict[str, Any] | None, path: Path) -> Position | None:
@@ -412,7 +420,8 @@ class Trainer:
             value = values[f"val_{self.primary_metric}"]
             if self.config.train.select_on != "last" and value > self.state.best_metric:
                 self.state.best_metric, self.state.best_epoch = value, epoch
-                save_checkpoint(self.run.best, self.checkpoint_payload())
+                with stop_on_write_error(f"the best checkpoint (epoch {epoch})", self.run.best):
+                    save_checkpoint(self.run.best, self.checkpoint_payload())
         barrier(self.dist)
         return values
 
@@ -420,6 +429,8 @@ class Trainer:
         """Pooled features and labels of the embedding split at this epoch (for t-SNE)."""
         if self.dist.is_main:
             result = run_model(self.model, self.embedding_loader, self.device, self.amp)
-            np.savez(self.run.embeddings(epoch), features=result.features, labels=result.labels,
-                     indices=result.indices)
+            buffer = io.BytesIO()
+            np.savez(buffer, features=result.features, labels=result.labels, indices=result.indices)
+            with stop_on_write_error(f"the embeddings of epoch {epoch}", self.run.embeddings(epoch)):
+                atomic_write_bytes(self.run.embeddings(epoch), buffer.getvalue())
         barrier(self.dist)

@@ -49,7 +49,8 @@ from typing import Any
 import numpy as np
 
 from aclnet.array_files import read_npy, read_npz
-from aclnet.data.sample import Sample, SampleSet
+from aclnet.data.checks import plain_number
+from aclnet.data.sample import MAX_COORDINATE, Sample, SampleSet
 from aclnet.errors import InputError
 from aclnet.skeleton import Layout
 
@@ -222,7 +223,7 @@ def _starts_with_numbers(path: Path) -> bool:
         return False
     cells = [c for c in _CELLS.split(first.strip()) if c]
     try:
-        return bool(cells) and all(isinstance(float(c), float) for c in cells)
+        return bool(cells) and all(isinstance(plain_number(c), float) for c in cells)
     except ValueError:
         return False
 
@@ -270,7 +271,7 @@ def read_table(path: Path, num_joints: int) -> np.ndarray:
             continue
         cells = [c for c in _CELLS.split(line) if c]
         try:
-            values = [float(c) for c in cells]
+            values = [plain_number(c) for c in cells]
         except ValueError:
             if first:  # a header
                 first = False
@@ -408,6 +409,10 @@ def check_sequence(sequence: InputSequence, layout: Layout, keypoint_channels: i
         raise InputError(f"{where}: {what} to {model}: expected {expected}; given shape {given}")
     keypoint = keypoint.astype(np.float32)
     _check_finite(keypoint, where, "keypoint")
+    largest = float(np.abs(keypoint).max())
+    if largest > MAX_COORDINATE:
+        raise InputError(f"{where}: a coordinate of {largest:.3g}, beyond {MAX_COORDINATE:g}: no camera or pose "
+                         "estimator gives such values (the wrong columns, or a corrupt file?)")
     if score is not None:
         score = score.astype(np.float32)
         _check_finite(score, where, "score")

@@ -149,8 +149,8 @@ class LoadedModel:
         Raises:
             InputError: bad input, or a model without classifier (use `embed`).
         """
-        if top_k < 1:
-            raise InputError(f"top_k must be >= 1, got {top_k}")
+        if isinstance(top_k, bool) or not isinstance(top_k, int | np.integer) or top_k < 1:
+            raise InputError(f"top_k must be a whole number >= 1, got {top_k!r}")
         sequences = self.sequences(inputs, format=format)
         scores, _ = self._run([s.sample for s in sequences], need_scores=True)
         k = min(top_k, len(self.classes))
@@ -244,6 +244,10 @@ class LoadedModel:
                         scores[i] = out.scores[row]
         feature_array = np.stack(features).astype(np.float64)  # type: ignore[arg-type]
         score_array = np.stack(scores).astype(np.float64) if need_scores else np.zeros((len(clips), 0))  # type: ignore[arg-type]
+        bad = ~(np.isfinite(feature_array).all(1) & np.isfinite(score_array).all(1))
+        if bad.any():
+            raise InputError(f"input '{samples[int(np.argmax(bad))].sample_id}': the model's output is not finite "
+                             "(NaN or infinite): its coordinates are far outside what the model was trained on")
         return score_array, feature_array
 
 

@@ -184,8 +184,8 @@ class Gallery:
             top_k: identities per probe; each identity counts once, at its nearest gallery sequence
                 (ties: the earlier gallery sequence).
         """
-        if top_k < 1:
-            raise InputError(f"top_k must be >= 1, got {top_k}")
+        if isinstance(top_k, bool) or not isinstance(top_k, int | np.integer) or top_k < 1:
+            raise InputError(f"top_k must be a whole number >= 1, got {top_k!r}")
         probes = np.asarray(embeddings, dtype=np.float64)
         if probes.ndim != 2 or probes.shape[1] != self.embeddings.shape[1]:
             raise InputError(f"the probes' embeddings have shape {probes.shape}, the gallery's "

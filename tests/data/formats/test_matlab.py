@@ -68,3 +68,11 @@ def test_a_zlib_bomb_is_refused_before_scipy_expands_it(tmp_path: Path) -> None:
     with pytest.raises(InputError, match=r"bomb.mat: not a readable MATLAB file \(truncated or corrupt\): its "
                                          r"compressed elements expand to more than 100 times"):
         read_mat(path)
+
+
+def test_a_matlab_73_file_is_named(tmp_path: Path) -> None:
+    header = b"MATLAB 7.3 MAT-file, Platform: GLNXA64, Created on: Mon Jan  1 00:00:00 2024 HDF5 schema 1.00 ."
+    path = tmp_path / "v73.mat"
+    path.write_bytes(header.ljust(124, b" ") + struct.pack("<H", 0x0200) + b"IM" + bytes(512))
+    with pytest.raises(InputError, match=r"v73.mat: not a readable MATLAB file .*NotImplementedError.*v7.3"):
+        read_mat(path)

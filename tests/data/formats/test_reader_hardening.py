@@ -655,3 +655,19 @@ def test_a_casia_b_file_with_one_long_line_stays_small(tmp_path):
     with pytest.raises(InputError, match=r"poses.csv, line 302: 200000 characters, longer than twice the file's "
                                          "typical row"):
         read_format("casia-b", path)
+
+
+def test_casia_b_numbers_with_underscores_or_other_digits_are_invalid_rows(tmp_path):
+    for value in ("1_000", "\u0661\u0662"):
+        path = tmp_path / "poses.csv"
+        path.write_text(casia_csv("000001").replace(",0.5\n", f",{value}\n"))
+        with pytest.raises(InputError, match=r"poses.csv, line 2: a value is not a number"):
+            read_format("casia-b", path)
+
+
+def test_coordinates_no_camera_gives_are_refused(tmp_path):
+    sample = {"frame_dir": "far", "label": 0, "keypoint": np.full((1, 4, 25, 3), 1e15, np.float32)}
+    path = tmp_path / "far.pkl"
+    path.write_bytes(pickle.dumps({"split": {}, "annotations": [sample]}))
+    with pytest.raises(SampleError, match=r"sample 'far': keypoint has a coordinate of 1e\+15, beyond 1e\+06"):
+        read_format("pyskl", path)

@@ -21,6 +21,7 @@ from pathlib import Path
 
 import numpy as np
 
+from aclnet.data.checks import plain_number
 from aclnet.data.formats import InvalidFiles
 from aclnet.data.sample import Sample, SampleSet, validate_sample
 from aclnet.errors import InputError
@@ -154,7 +155,7 @@ def _parse_values(rest: np.ndarray, ok: np.ndarray) -> tuple[np.ndarray, np.ndar
 
 def _is_numeric(text: str) -> bool:
     try:
-        [float(v) for v in text.split(",")]
+        [plain_number(v) for v in text.split(",")]
     except ValueError:
         return False
     return True

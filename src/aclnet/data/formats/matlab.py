@@ -26,7 +26,8 @@ from aclnet.errors import InputError
 COMPRESSED = 15  # miCOMPRESSED: a zlib stream holding one element
 
 # What scipy raises for truncated or corrupt .mat files (measured on truncated copies of the real files).
-MAT_ERRORS = (OSError, ValueError, TypeError, IndexError, KeyError, EOFError, MatReadError, zlib.error)
+MAT_ERRORS = (OSError, ValueError, TypeError, IndexError, KeyError, EOFError, MatReadError, zlib.error,
+              NotImplementedError)  # MATLAB v7.3 files are HDF5, which loadmat does not read
 
 _worker: ProcessPoolExecutor | None = None
 
