@@ -41,7 +41,7 @@ from __future__ import annotations
 import json
 import re
 import warnings
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
@@ -52,6 +52,7 @@ from aclnet.array_files import read_npy, read_npz
 from aclnet.data.checks import plain_number
 from aclnet.data.sample import MAX_COORDINATE, Sample, SampleSet
 from aclnet.errors import InputError
+from aclnet.progress import Progress
 from aclnet.skeleton import Layout
 
 ARRAY_FORMAT = "array"
@@ -111,10 +112,16 @@ def read_inputs(source: str | Path, *, format: str | None = None, num_joints: in
     if name == ARRAY_FORMAT:
         if options:
             raise InputError(f"{path}: plain arrays take no reader options, got {sorted(options)}")
-        files = [path] if path.is_file() else _array_files(path)
+        files = [path] if path.is_file() else list(_array_files(path))
         if not files:
             raise InputError(f"{path}: no plain-array files ({', '.join(ARRAY_SUFFIXES)}) in this folder")
-        return [seq for file in files for seq in read_array_file(file, num_joints=num_joints)]
+        progress = Progress("files read", total=len(files))
+        sequences = []
+        for file in files:
+            sequences += read_array_file(file, num_joints=num_joints)
+            progress.step()
+        progress.close()
+        return sequences
     if name not in FORMATS:
         raise InputError(f"unknown format '{name}'; valid formats are {', '.join([ARRAY_FORMAT, *FORMATS])}")
     return sequences_of(read_format(name, path, **options), source=str(path), format=name)
@@ -168,7 +175,7 @@ def guess_format(path: Path) -> str:
         csvs = sorted(p for p in files if p.suffix.lower() == ".csv")
         if csvs and _is_casia_csv(csvs[0]):
             kinds.add("casia-b")
-        elif _array_files(path):
+        elif next(_array_files(path), None) is not None:
             kinds.add(ARRAY_FORMAT)
     if len(kinds) == 1:
         return kinds.pop()
@@ -201,18 +208,16 @@ def _is_casia_csv(path: Path) -> bool:
     return len(lines) == 2 and bool(_CASIA_NAME.search(lines[1].split(",")[0]))
 
 
-def _array_files(folder: Path) -> list[Path]:
-    """The plain-array files of a folder: `.npy`, `.npz`, `.csv` (not CASIA-B's) and `.txt` files whose first
-    line is numbers (so that a README.txt or SOURCE.txt is not taken for data)."""
-    found = []
+def _array_files(folder: Path) -> Iterator[Path]:
+    """The plain-array files of a folder, in name order: `.npy`, `.npz`, `.csv` (not CASIA-B's) and `.txt` files
+    whose first line is numbers (so that a README.txt or SOURCE.txt is not taken for data)."""
     for p in sorted(folder.iterdir()):
         suffix = p.suffix.lower()
         if not p.is_file() or suffix not in ARRAY_SUFFIXES:
             continue
         if (suffix == ".csv" and _is_casia_csv(p)) or (suffix == ".txt" and not _starts_with_numbers(p)):
             continue
-        found.append(p)
-    return found
+        yield p
 
 
 def _starts_with_numbers(path: Path) -> bool:

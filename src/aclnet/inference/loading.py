@@ -39,6 +39,7 @@ from aclnet.errors import InputError
 from aclnet.inference.inputs import InputSequence, as_sequences, check_sequence
 from aclnet.inference.results import ClassScore, Gallery, Prediction, Timeline
 from aclnet.models.skeleton_model import SkeletonModel
+from aclnet.progress import Progress
 from aclnet.skeleton import Layout
 from aclnet.skeleton.custom import layout_from_mapping
 from aclnet.tasks.base import Task
@@ -226,7 +227,11 @@ class LoadedModel:
         time_flip = self.task.time_flip
         device = next(self.model.parameters()).device
         self.model.eval()
-        clips = [self.pipeline(sample, np.random.default_rng(PIPELINE_SEED)) for sample in samples]
+        progress = Progress("sequences (or windows) prepared, then run", total=2 * len(samples))
+        clips = []
+        for sample in samples:
+            clips.append(self.pipeline(sample, np.random.default_rng(PIPELINE_SEED)))
+            progress.step()
         scores: list[np.ndarray | None] = [None] * len(clips)
         features: list[np.ndarray | None] = [None] * len(clips)
         groups: dict[tuple[int, ...], list[int]] = {}
@@ -242,6 +247,8 @@ class LoadedModel:
                     features[i] = out.features[row]
                     if out.scores is not None:
                         scores[i] = out.scores[row]
+                progress.step(len(part))
+        progress.close()
         feature_array = np.stack(features).astype(np.float64)  # type: ignore[arg-type]
         score_array = np.stack(scores).astype(np.float64) if need_scores else np.zeros((len(clips), 0))  # type: ignore[arg-type]
         bad = ~(np.isfinite(feature_array).all(1) & np.isfinite(score_array).all(1))

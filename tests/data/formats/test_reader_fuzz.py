@@ -353,3 +353,81 @@ def test_fuzz_pose_json_random_text(workdir, text):
     path = workdir / "walk.json"
     path.write_text(text, encoding="utf-8", errors="surrogatepass")
     check_read("pose-json", path, **POSE_BOUND)
+
+
+# ----------------------------------------------------------------------------------------------
+# CASIA-B (GaitGraph CSV), PKU-MMD (skeleton and label text), NW-UCLA (JSON)
+
+CASIA_HEADER = "image_name," + ",".join(f"{a}{j}" for j in range(17) for a in "xyc")
+
+
+@st.composite
+def casia_files(draw: st.DrawFn) -> str:
+    rows = []
+    for sequence in draw(st.lists(st.sampled_from(["001-nm-01-090", "075-cl-02-000", "124-bg-01-180"]),
+                                  min_size=1, max_size=3)):
+        for frame in range(draw(st.integers(1, 4))):
+            value = draw(st.floats(0, 1, width=32))
+            rows.append(f"{sequence[:3]}/{sequence}/{frame:06d}.jpg," + ",".join([f"{value:.4f}"] * 51))
+    return "\n".join([CASIA_HEADER, *rows]) + "\n"
+
+
+CASIA_BOUND = {"per_byte": 2.0, "fixed": 64 * 1024}  # each 17 x 3 float32 frame comes from a row of 300+ bytes
+
+
+@FUZZ
+@given(text=casia_files().flatmap(text_mutations), skip=st.booleans())
+def test_fuzz_casia_b_mutated(workdir, text, skip):
+    path = workdir / "casia-b_pose_test.csv"
+    path.write_text(text)
+    check_read("casia-b", path, skip_invalid=skip, **CASIA_BOUND)
+
+
+@st.composite
+def pku_folders(draw: st.DrawFn) -> tuple[str, str]:
+    frames = draw(st.integers(1, 6))
+    value = draw(st.floats(-2, 2, width=32))
+    skeleton = "\n".join(" ".join([f"{value:.4f}"] * 150) for _ in range(frames)) + "\n"
+    segments = draw(st.lists(st.tuples(st.integers(1, 51), st.integers(0, frames), st.integers(0, frames + 2)),
+                             min_size=1, max_size=4))
+    return skeleton, "".join(f"{a},{s},{e},1\n" for a, s, e in segments)
+
+
+PKU_BOUND = {"per_byte": 8.0, "fixed": 64 * 1024}  # segments cover a recording at most 4 times
+
+
+@FUZZ
+@given(files=pku_folders().flatmap(lambda f: st.tuples(text_mutations(f[0]), text_mutations(f[1]))))
+def test_fuzz_pku_mmd_mutated(workdir, files):
+    root = workdir / "pku"
+    for folder, text in zip(("skeleton", "label"), files):
+        (root / folder).mkdir(parents=True, exist_ok=True)
+        (root / folder / "0002-L.txt").write_text(text)
+    size = sum((root / folder / "0002-L.txt").stat().st_size for folder in ("skeleton", "label"))
+    result = check_read("pku-mmd", root, per_byte=float("inf"), fixed=0)  # bounded below by the files' sum
+    if result is not None:
+        out = sum(s.keypoint.nbytes for s in result.samples)
+        assert out <= PKU_BOUND["per_byte"] * size + PKU_BOUND["fixed"]
+
+
+@st.composite
+def nw_ucla_docs(draw: st.DrawFn) -> Any:
+    frames = draw(st.integers(1, 4))
+    doc: dict[str, Any] = {"file_name": "a01_s01_e00_v01", "label": draw(st.integers(1, 10)),
+                           "skeletons": [[[draw(st.floats(-2, 2))] * 3] * 20] * frames}
+    for _ in range(draw(SOME)):
+        target, key = draw(st.sampled_from(_slots(doc)))
+        target[key] = draw(FRESH_VALUES)
+    return doc
+
+
+NW_UCLA_BOUND = {"per_byte": 8.0, "fixed": 64 * 1024}
+
+
+@FUZZ
+@given(text=nw_ucla_docs().map(json_text).flatmap(text_mutations))
+def test_fuzz_nw_ucla_mutated(workdir, text):
+    root = workdir / "nw-ucla"
+    root.mkdir(exist_ok=True)
+    (root / "a01_s01_e00_v01.json").write_text(text)
+    check_read("nw-ucla", root, **NW_UCLA_BOUND)

@@ -17,6 +17,7 @@ from typing import Any, TypeVar
 
 from aclnet.data.sample import SampleSet, describe
 from aclnet.errors import InputError
+from aclnet.progress import Progress
 
 T = TypeVar("T")
 
@@ -111,6 +112,7 @@ class InvalidFiles:
             raise InputError(f"option skip_invalid must be true or false, got {describe(skip_invalid)}")
         self.skip_invalid = skip_invalid
         self.skipped: list[tuple[str, str]] = []
+        self.progress = Progress("files read")
 
     def read(self, name: str | Path, func: Callable[..., T], *args: Any) -> T | None:
         try:
@@ -120,6 +122,8 @@ class InvalidFiles:
                 raise
             self.skipped.append((str(name), str(exc)))
             return None
+        finally:
+            self.progress.step()
 
     def skip(self, name: str | Path, problem: str | InputError) -> None:
         """Record a problem found outside `read`; raises it unless invalid files are skipped."""
@@ -129,6 +133,7 @@ class InvalidFiles:
         self.skipped.append((str(name), str(error)))
 
     def report(self, logger: logging.Logger, source: Path, what: str = "files") -> None:
+        self.progress.close()
         if self.skipped:
             logger.warning(
                 "%s: skipped %d invalid %s: %s; first problem: %s",
