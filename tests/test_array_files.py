@@ -74,3 +74,16 @@ def test_a_checkpoint_that_is_a_zip_bomb_is_refused(tmp_path: Path) -> None:
         read_torch_file(_bomb(tmp_path / "bomb.pt", "archive/data/0", 256 * 2**20))
     torch.save({"w": torch.ones(3)}, tmp_path / "good.pt")
     assert read_torch_file(tmp_path / "good.pt")["w"].sum() == 3
+
+
+def test_fifos_and_devices_are_refused_by_every_reader_of_paths(tmp_path: Path, capsys) -> None:
+    from aclnet.cli import main
+
+    fifo = tmp_path / "pipe.pkl"
+    os.mkfifo(fifo)
+    for argv in (["prepare", "pyskl", str(fifo), str(tmp_path / "out.pkl")], ["inspect", str(fifo)],
+                 ["prepare", "pyskl", "/dev/zero", str(tmp_path / "out.pkl")], ["train", str(tmp_path / "c.yaml")]):
+        if argv[0] == "train":
+            os.mkfifo(tmp_path / "c.yaml")
+        assert main(argv) == 2
+        assert "not a regular file" in capsys.readouterr().err

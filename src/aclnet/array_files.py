@@ -5,7 +5,6 @@ a small file could otherwise allocate gigabytes. Every problem is an `InputError
 from __future__ import annotations
 
 import math
-import stat
 import zipfile
 from pathlib import Path
 from typing import IO
@@ -13,21 +12,12 @@ from typing import IO
 import numpy as np
 
 from aclnet.errors import InputError
+from aclnet.fileio import require_readable
 
 MAX_EXPANSION = 100
 """Most bytes an archive may expand to per byte stored (NumPy's own archives: 1 uncompressed, a few with
 `savez_compressed` of real data); beyond it, archives are refused as zip bombs."""
 SLACK = 1 << 20
-
-
-def _regular(path: Path) -> None:
-    """Refuse what is not a regular file (a FIFO or a device would block or never end)."""
-    try:
-        mode = path.stat().st_mode
-    except OSError as exc:
-        raise InputError(f"{path}: cannot read ({exc.strerror})") from None
-    if not stat.S_ISREG(mode):
-        raise InputError(f"{path}: not a regular file")
 
 
 def _declared_bytes(handle: IO[bytes], where: str) -> int:
@@ -45,7 +35,7 @@ def _declared_bytes(handle: IO[bytes], where: str) -> int:
 
 def read_npy(path: Path) -> np.ndarray:
     """The array of an `.npy` file whose header declares no more data than the file holds."""
-    _regular(path)
+    require_readable(path)
     with path.open("rb") as handle:
         declared = _declared_bytes(handle, str(path))
         present = path.stat().st_size - handle.tell()
@@ -61,7 +51,7 @@ def read_npy(path: Path) -> np.ndarray:
 def read_npz(path: Path) -> dict[str, np.ndarray]:
     """Every array of an `.npz` archive whose members expand at most `MAX_EXPANSION`-fold and declare no more
     data than they hold."""
-    _regular(path)
+    require_readable(path)
     try:
         with zipfile.ZipFile(path) as archive:
             members = archive.infolist()

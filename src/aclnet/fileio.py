@@ -1,10 +1,12 @@
-"""File helpers shared by every stage that writes user-visible files."""
+"""File helpers shared by every stage: atomic writes of user-visible files, and the check that a path given
+to be read is an ordinary file or folder."""
 
 from __future__ import annotations
 
 import csv
 import io
 import os
+import stat
 import tempfile
 from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
@@ -39,3 +41,20 @@ def atomic_write_csv(path: Path, columns: Sequence[str], rows: Iterable[Mapping[
     writer.writeheader()
     writer.writerows(rows)
     atomic_write_bytes(path, buffer.getvalue().encode())
+
+
+def require_readable(path: Path, *, folder_too: bool = False) -> Path:
+    """`path`, or an `InputError` when it is missing or is not a regular file (or, with `folder_too`, a
+    folder): a FIFO blocks a reader and a device such as /dev/zero never ends."""
+    from aclnet.errors import InputError
+
+    try:
+        mode = path.stat().st_mode
+    except FileNotFoundError:
+        raise InputError(f"{path}: no such file{' or folder' if folder_too else ''}") from None
+    except OSError as exc:
+        raise InputError(f"{path}: cannot read ({exc.strerror})") from None
+    if not (stat.S_ISREG(mode) or (folder_too and stat.S_ISDIR(mode))):
+        raise InputError(f"{path}: not a regular file{' or folder' if folder_too else ''} (a FIFO, socket or "
+                         "device cannot be read as data)")
+    return path

@@ -21,6 +21,7 @@ from aclnet.config.tasks import DEFAULT_TASK, registered_tasks
 from aclnet.data.pipeline import PRESETS, check_augmentation_steps, insert_augmentations
 from aclnet.data.transforms import MODALITIES
 from aclnet.errors import InputError
+from aclnet.fileio import require_readable
 
 CONFIG_DIR = Path(__file__).resolve().parents[1] / "configs"
 
@@ -124,7 +125,7 @@ def load_config(name_or_path: str | Path, overrides: list[str] | None = None) ->
             raw = _with_stream_steps(raw, stream_steps, modality, allowed, path.name)
         source = f"{path} (experiment {key})"
     elif key.endswith((".yaml", ".yml")):
-        path = Path(key)
+        path = require_readable(Path(key))
         try:
             raw = plain_yaml.load(path.read_text(encoding="utf-8"))
         except OSError as exc:

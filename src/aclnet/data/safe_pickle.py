@@ -14,6 +14,7 @@ from typing import Any
 import numpy as np
 
 from aclnet.errors import InputError
+from aclnet.fileio import require_readable
 
 # What annotation files refer to (PYSKL / mmaction2 pickles of protocol 2 to 5, NumPy 1 and 2):
 # arrays are `_reconstruct(ndarray, (0,), b'b')` then BUILD with (version, shape, dtype, fortran, bytes),
@@ -359,7 +360,7 @@ def safe_load_pickle(path: str | Path) -> Any:
     Arrays must be plain number arrays whose data bytes are exactly shape x itemsize; every declared
     size is checked against the bytes present before anything is allocated for it.
     """
-    path = Path(path)
+    path = require_readable(Path(path))
     try:
         data = path.read_bytes()
     except OSError as exc:

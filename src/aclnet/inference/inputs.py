@@ -52,6 +52,7 @@ from aclnet.array_files import read_npy, read_npz
 from aclnet.data.checks import plain_number
 from aclnet.data.sample import MAX_COORDINATE, Sample, SampleSet
 from aclnet.errors import InputError
+from aclnet.fileio import require_readable
 from aclnet.progress import Progress
 from aclnet.skeleton import Layout
 
@@ -105,9 +106,7 @@ def read_inputs(source: str | Path, *, format: str | None = None, num_joints: in
     """
     from aclnet.data.formats import FORMATS, read_format
 
-    path = Path(source)
-    if not path.exists():
-        raise InputError(f"{path}: no such file or folder")
+    path = require_readable(Path(source), folder_too=True)
     name = format or guess_format(path)
     if name == ARRAY_FORMAT:
         if options:

@@ -14,6 +14,7 @@ from typing import Any
 import yaml
 
 from aclnet import plain_yaml
+from aclnet.fileio import require_readable
 from aclnet.skeleton.layout import Layout, LayoutError, make_layout
 
 MAX_JOINTS = 1000
@@ -23,7 +24,7 @@ _KEYS = {"name", "joints", "edges", "center", "base", "flip_pairs", "parts"}
 
 def load_layout_file(path: str | Path) -> Layout:
     """Read and validate a layout file; errors name the file and the entry."""
-    path = Path(path)
+    path = require_readable(Path(path))
     try:
         text = path.read_text(encoding="utf-8")
     except OSError as exc:

@@ -17,6 +17,7 @@ from typing import Any, TypeVar
 
 from aclnet.data.sample import SampleSet, describe
 from aclnet.errors import InputError
+from aclnet.fileio import require_readable
 from aclnet.progress import Progress
 
 T = TypeVar("T")
@@ -41,9 +42,7 @@ def read_format(name: str, source: str | Path, **options: Any) -> SampleSet:
     """Read `source` with the reader of format `name`; unknown names list the valid ones."""
     if name not in FORMATS:
         raise InputError(f"unknown format '{name}'; valid formats are {', '.join(FORMATS)}")
-    source = Path(source)
-    if not source.exists():
-        raise InputError(f"{source}: no such file or folder")
+    source = require_readable(Path(source), folder_too=True)
     module = importlib.import_module(f"aclnet.data.formats.{FORMATS[name]}")
     accepted = reader_options(name)
     unknown = sorted(set(options) - accepted)
