@@ -431,3 +431,157 @@ def test_fuzz_nw_ucla_mutated(workdir, text):
     root.mkdir(exist_ok=True)
     (root / "a01_s01_e00_v01.json").write_text(text)
     check_read("nw-ucla", root, **NW_UCLA_BOUND)
+
+
+# ----------------------------------------------------------------------------------------------
+# UTD-MHAD (MATLAB files, through the crash-isolated reader) and SBU (text)
+
+
+def utd_mat(frames: int, value: float) -> bytes:
+    """A UTD-MHAD skeleton file: `d_skel` (20 joints, 3, T), compressed as MATLAB writes it."""
+    import io
+
+    import scipy.io
+
+    buffer = io.BytesIO()
+    scipy.io.savemat(buffer, {"d_skel": np.full((20, 3, frames), value)}, do_compression=True)
+    return buffer.getvalue()
+
+
+UTD_BOUND = {"per_byte": 64.0, "fixed": 64 * 1024}
+
+
+@FUZZ
+@given(data=st.tuples(st.integers(1, 8), st.floats(-2, 2)).map(lambda a: utd_mat(*a)).flatmap(byte_mutations),
+       skip=st.booleans())
+def test_fuzz_utd_mhad_mutated(workdir, data, skip):
+    folder = workdir / "utd" / "Skeleton"
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / "a1_s2_t1_skeleton.mat").write_bytes(utd_mat(4, 0.5))  # a valid test subject beside the mutated one
+    (folder / "a1_s1_t1_skeleton.mat").write_bytes(data)
+    result = check_read("utd-mhad", workdir / "utd", skip_invalid=skip, per_byte=float("inf"), fixed=0)
+    if result is not None:
+        out = sum(s.keypoint.nbytes for s in result.samples)
+        assert out <= UTD_BOUND["per_byte"] * len(data) + UTD_BOUND["fixed"]
+
+
+@st.composite
+def sbu_files(draw: st.DrawFn) -> str:
+    value = draw(st.floats(0, 1, width=32))
+    rows = [",".join([str(frame)] + [f"{value:.4f}"] * 90) for frame in range(1, draw(st.integers(1, 6)) + 1)]
+    return "\n".join(rows) + "\n"
+
+
+SBU_BOUND = {"per_byte": 4.0, "fixed": 64 * 1024}  # 2 x 15 x 3 float32 per row of 90+ numbers
+
+
+@FUZZ
+@given(text=sbu_files().flatmap(text_mutations), skip=st.booleans())
+def test_fuzz_sbu_mutated(workdir, text, skip):
+    from aclnet.data.formats.sbu import FOLDS
+
+    valid = ",".join(["1"] + ["0.5"] * 90) + "\n"
+    for k, pair in enumerate(sorted({p for test in FOLDS.values() for p in test})):  # every set: no fold is empty
+        folder = workdir / "sbu" / pair / "01" / "001"
+        folder.mkdir(parents=True, exist_ok=True)
+        (folder / "skeleton_pos.txt").write_text(text if k == 0 else valid)
+    result = check_read("sbu", workdir / "sbu", skip_invalid=skip, per_byte=float("inf"), fixed=0)
+    if result is not None:
+        out = sum(s.keypoint.nbytes for s in result.samples)
+        assert out <= SBU_BOUND["per_byte"] * len(text.encode()) + SBU_BOUND["fixed"]
+
+
+# ----------------------------------------------------------------------------------------------
+# MSR Action3D (MATLAB lists and text sequences)
+
+
+def mat_bytes(variables: dict[str, Any]) -> bytes:
+    import io
+
+    import scipy.io
+
+    buffer = io.BytesIO()
+    scipy.io.savemat(buffer, variables, do_compression=True)
+    return buffer.getvalue()
+
+
+def cell(strings: list[str]) -> np.ndarray:
+    out = np.empty((1, len(strings)), dtype=object)
+    out[0, :] = strings
+    return out
+
+
+MSR_NAMES = [f"a01_s{s:02d}_e01" for s in range(1, 11)]
+MSR_LISTS = {"action_names.mat": mat_bytes({"action_names": cell(["high arm wave"])}),
+             "files_used.mat": mat_bytes({"files_used": cell(MSR_NAMES)}),
+             "tr_te_splits.mat": mat_bytes({"tr_subjects": np.array([[1, 3, 5, 7, 9]]),
+                                            "te_subjects": np.array([[2, 4, 6, 8, 10]])})}
+MSR_BOUND = {"per_byte": 4.0, "fixed": 64 * 1024}  # 3 float32 per text line of 4 numbers
+
+
+@FUZZ
+@given(text=st.integers(1, 3).map(lambda t: "0.1 0.2 2.5 1\n" * 20 * t).flatmap(text_mutations),
+       lists=st.sampled_from(sorted(MSR_LISTS)).flatmap(lambda n: st.tuples(st.just(n), byte_mutations(MSR_LISTS[n]))),
+       skip=st.booleans())
+def test_fuzz_msr_action3d_mutated(workdir, text, lists, skip):
+    root = workdir / "msr"
+    (root / "real_world_coordinates").mkdir(parents=True, exist_ok=True)
+    for name, data in MSR_LISTS.items():
+        (root / name).write_bytes(lists[1] if name == lists[0] else data)
+    for k, name in enumerate(MSR_NAMES):
+        (root / "real_world_coordinates" / f"{name}_skeleton3D.txt").write_text(
+            text if k == 0 else "0.1 0.2 2.5 1\n" * 20)
+    result = check_read("msr-action3d", root, skip_invalid=skip, per_byte=float("inf"), fixed=0)
+    if result is not None:
+        out = sum(s.keypoint.nbytes for s in result.samples)
+        assert out <= MSR_BOUND["per_byte"] * (len(text.encode()) + 9 * 280) + MSR_BOUND["fixed"]
+
+
+# ----------------------------------------------------------------------------------------------
+# UTKinect-Action3D (label text and joints text) and Florence 3D (a MATLAB struct array)
+
+UTK_SPLITS = mat_bytes({"tr_subjects": np.array([[1]]), "te_subjects": np.array([[2]])})
+UTK_LABELS = "s01_e01\nwalk: 1 3\ns02_e01\nwalk: 1 2\n"
+UTK_JOINTS = "".join(f"{frame} " + " ".join(["0.5"] * 60) + "\n" for frame in (1, 2, 3))
+UTK_BOUND = {"per_byte": 4.0, "fixed": 64 * 1024}
+
+
+@FUZZ
+@given(labels=text_mutations(UTK_LABELS), joints=text_mutations(UTK_JOINTS), skip=st.booleans())
+def test_fuzz_utkinect_mutated(workdir, labels, joints, skip):
+    root = workdir / "utk"
+    (root / "joints").mkdir(parents=True, exist_ok=True)
+    (root / "action_names.mat").write_bytes(mat_bytes({"action_names": cell(["walk"])}))
+    (root / "tr_te_splits.mat").write_bytes(UTK_SPLITS)
+    (root / "joints" / "actionLabel_modified.txt").write_text(labels)
+    (root / "joints" / "joints_s01_e01.txt").write_text(joints)
+    (root / "joints" / "joints_s02_e01.txt").write_text(UTK_JOINTS)
+    result = check_read("utkinect", root, skip_invalid=skip, per_byte=float("inf"), fixed=0)
+    if result is not None:
+        out = sum(s.keypoint.nbytes for s in result.samples)
+        size = len(joints.encode()) + len(UTK_JOINTS)
+        assert out <= UTK_BOUND["per_byte"] * 4 * size + UTK_BOUND["fixed"]  # segments cover at most 4 times
+
+
+def florence_mat(frames: int, value: float) -> bytes:
+    records = np.empty((1, 2), dtype=[("original_skeletal_data", object), ("action", object), ("subject", object)])
+    for k, subject in enumerate((1, 2)):
+        records[0, k] = (np.full((3, 15, frames), value), np.array([[1]]), np.array([[subject]]))
+    return mat_bytes({"skeletal_data": records})
+
+
+FLORENCE_BOUND = {"per_byte": 64.0, "fixed": 64 * 1024}
+
+
+@FUZZ
+@given(data=st.tuples(st.integers(1, 6), st.floats(-2, 2)).map(lambda a: florence_mat(*a)).flatmap(byte_mutations))
+def test_fuzz_florence3d_mutated(workdir, data):
+    root = workdir / "florence"
+    root.mkdir(exist_ok=True)
+    (root / "action_names.mat").write_bytes(mat_bytes({"action_names": cell(["wave"])}))
+    (root / "tr_te_splits.mat").write_bytes(UTK_SPLITS)
+    (root / "skeletal_data.mat").write_bytes(data)
+    result = check_read("florence3d", root, per_byte=float("inf"), fixed=0)
+    if result is not None:
+        out = sum(s.keypoint.nbytes for s in result.samples)
+        assert out <= FLORENCE_BOUND["per_byte"] * len(data) + FLORENCE_BOUND["fixed"]
