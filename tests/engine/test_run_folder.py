@@ -221,6 +221,16 @@ def test_a_failed_write_of_embeddings_or_test_scores_stops_with_a_message(tmp_pa
     err = capsys.readouterr().err
     assert "cannot write the embeddings of epoch 1 to" in err and "No space left on device" in err
     monkeypatch.undo()
+    real_save = trainer_module.save_checkpoint
+
+    def best_fails(path, payload):
+        return full_disk(None, None) if path.name == "best.pt" else real_save(path, payload)
+
+    monkeypatch.setattr(trainer_module, "save_checkpoint", best_fails)
+    assert _train(tmp_path / "c", "train.select_on=val") == 1
+    assert re.search(r"cannot write the best checkpoint \(epoch \d\) to .*best.pt \(No space left on device\)",
+                     capsys.readouterr().err)
+    monkeypatch.undo()
     monkeypatch.setattr(run_module, "save_scores", lambda *args: full_disk(None, None))
     assert _train(tmp_path / "b") == 1
     assert "cannot write the test scores to" in capsys.readouterr().err
