@@ -31,7 +31,7 @@ from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 
 from aclnet.data.formats import read_format
-from aclnet.data.sample import MAX_CLASSES, SampleSet
+from aclnet.data.sample import MAX_CLASSES, MAX_COORDINATE, SampleSet
 from aclnet.errors import InputError
 
 MAX_PEAK = 64 * 2**20
@@ -80,6 +80,7 @@ def check_sample_set(sample_set: SampleSet) -> None:
     for s in sample_set.samples:
         kp = s.keypoint
         assert isinstance(kp, np.ndarray) and kp.dtype == np.float32 and kp.ndim == 4 and np.isfinite(kp).all()
+        assert np.abs(kp).max() <= MAX_COORDINATE  # no camera gives 1e15
         assert kp.shape[0] >= 1 and kp.shape[1] >= 1 and kp.shape[3] in (2, 3)
         if s.score is not None:
             assert s.score.dtype == np.float32 and s.score.shape == kp.shape[:3] and np.isfinite(s.score).all()
