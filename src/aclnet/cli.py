@@ -285,8 +285,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     def experiment(p: argparse.ArgumentParser) -> None:
         p.add_argument("config", help="shipped experiment name (see `aclnet configs`) or a YAML file")
-        p.add_argument("--set", nargs="+", default=[], metavar="KEY=VALUE",
-                       help="override configuration values, e.g. optim.lr=0.05 loss.inter.k=5")
+        p.add_argument("--set", nargs="+", action="extend", default=[], metavar="KEY=VALUE",
+                       help="override configuration values, e.g. optim.lr=0.05 loss.inter.k=5 (every --set counts)")
         threads(p)
 
     p = sub.add_parser("train", help="train an experiment and test the chosen checkpoint")
@@ -319,7 +319,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--weights", help="comma-separated fusion weights (default: the paper's 1:1, 2:2:1:1, "
                                      "2:2:2:1:1:1 for its stream sets, else equal)")
     p.add_argument("--work-dir", help="folder of the stream runs (default work_dirs/TEMPLATE)")
-    p.add_argument("--set", nargs="+", default=[], metavar="KEY=VALUE", help="overrides applied to every stream")
+    p.add_argument("--set", nargs="+", action="extend", default=[], metavar="KEY=VALUE",
+                   help="overrides applied to every stream (every --set counts)")
     threads(p)
     p.set_defaults(run=cmd_train_streams)
 

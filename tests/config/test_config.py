@@ -122,3 +122,12 @@ def test_unknown_backbone_options_are_named_at_load_time() -> None:
     with pytest.raises(InputError, match=r"model: Value error, options \['widht'\] are not options of backbone "
                                          r"'aclnet_gcn'; valid: \[.*'base_channels'"):
         load_config("synthetic-j", ["model.options.widht=3"])
+
+
+@pytest.mark.parametrize("command", [["train", "synthetic-j"], ["test", "synthetic-j", "--checkpoint", "c.pt"],
+                                     ["train-streams", "synthetic"]])
+def test_every_set_flag_counts(command: list[str]) -> None:
+    from aclnet.cli import build_parser
+
+    args = build_parser().parse_args([*command, "--set", "optim.lr=0.1", "--set", "optim.epochs=3", "train.seed=2"])
+    assert args.set == ["optim.lr=0.1", "optim.epochs=3", "train.seed=2"]
