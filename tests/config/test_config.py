@@ -125,7 +125,7 @@ def test_unknown_backbone_options_are_named_at_load_time() -> None:
 
 
 @pytest.mark.parametrize("command", [["train", "synthetic-j"], ["test", "synthetic-j", "--checkpoint", "c.pt"],
-                                     ["train-streams", "synthetic"]])
+                                     ["train-streams", "synthetic", "--streams", "j,b"]])
 def test_every_set_flag_counts(command: list[str]) -> None:
     from aclnet.cli import build_parser
 
