@@ -82,10 +82,11 @@ from psymo_protocols import (  # the protocols as data and their chance levels
     validation_protocol,
 )
 
-from aclnet.config import ExperimentConfig, parse_overrides, validate_config
+from aclnet.config import ExperimentConfig, dump_config, parse_overrides, validate_config
 from aclnet.engine.run_folder import RunFolder
 from aclnet.errors import InputError
 from aclnet.fileio import atomic_write_bytes, atomic_write_csv
+from aclnet.tasks.baseline import baseline_report
 
 REPO = Path(__file__).resolve().parents[1]
 DATA_ROOT = REPO.parent / "shared" / "data"
@@ -100,13 +101,16 @@ SMALL_STGCN = {"backbone": "stgcn", "preset": "small", "embedding_input": "poole
 
 @dataclass(frozen=True)
 class Method:
-    """One method: its label and what it changes in the base configuration (a nested dict)."""
+    """One method: its label, what it changes in the base configuration (a nested dict), and whether it trains
+    (the baseline does not: one run per experiment, whatever the seeds)."""
 
     label: str
     config: Mapping[str, Any]
+    trained: bool = True
 
 
 METHODS: dict[str, Method] = {
+    "baseline": Method("bone-length nearest neighbour (no training)", {}, trained=False),
     "ce": Method("CE only (small ST-GCN)", {
         "model": SMALL_STGCN,
         "loss": {"inter": {"enabled": False}, "intra": {"enabled": False}, "small_dataset_scaling": True},
@@ -204,7 +208,8 @@ def plan_runs(settings: Settings, methods: list[str] | None = None, tag: str = "
         raise InputError(f"unknown methods {unknown}; valid: {', '.join(METHODS)}")
     experiments = ["val"] if settings.validation else [f"gait-{f}" for f in settings.folds] + (
         ["reid"] if settings.reid else [])
-    return [Run(e, seed, m, tag) for e in experiments for seed in settings.seeds for m in chosen]
+    return [Run(e, seed, m, tag) for e in experiments for seed in settings.seeds for m in chosen
+            if METHODS[m].trained or seed == settings.seeds[0]]
 
 
 def overrides_tag(extra: list[str]) -> str:
@@ -292,7 +297,13 @@ def execute_run(run: Run, settings: Settings, root: Path, data_root: Path, extra
         log = RunLog(work_dir)
         start, cpu_start = time.perf_counter(), time.process_time()
         try:
-            train(make_task(config), work_dir, resume=status == "partial", force=status == "todo", log=log)
+            if METHODS[run.method].trained:
+                train(make_task(config), work_dir, resume=status == "partial", force=status == "todo", log=log)
+            else:  # the baseline's report in a run folder of its own, read back like a trained run's
+                folder = RunFolder(work_dir)
+                folder.prepare(resume=False, force=status == "todo")
+                folder.write_config(dump_config(config))
+                folder.write_report(baseline_report(make_task(config)))
         finally:
             log.flush()
         wall, cpu = time.perf_counter() - start, time.process_time() - cpu_start

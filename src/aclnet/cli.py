@@ -6,6 +6,7 @@ Bad input (files, configuration, values) ends with a message naming the problem 
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import shlex
 import sys
@@ -182,6 +183,24 @@ def cmd_test(args: argparse.Namespace) -> None:
         print(f"wrote {out}")
 
 
+def cmd_baseline(args: argparse.Namespace) -> None:
+    """Score the non-learned bone-length baseline on a retrieval experiment's protocol (no training)."""
+    from aclnet.tasks.baseline import baseline_report
+    from aclnet.tasks.registry import make_task
+
+    task = make_task(_load_config(args))
+    report = baseline_report(task)
+    print(task.summary(report))
+    if args.out:
+        from aclnet.fileio import atomic_write_bytes
+
+        out = Path(args.out)
+        if out.exists() and not args.force:
+            raise InputError(f"{out}: already exists; pass --force to replace it")
+        atomic_write_bytes(out, (json.dumps(report, indent=2) + "\n").encode())
+        print(f"wrote {out}")
+
+
 def _weights(text: str | None) -> list[float] | None:
     """`--weights 2,2,1,1` as numbers (None when not given)."""
     if not text:
@@ -307,6 +326,16 @@ def build_parser() -> argparse.ArgumentParser:
                    help="zero a body part's joints (left_arm, right_arm, hands, legs, trunk) or 'all' for a table")
     p.add_argument("--force", action="store_true", help="replace --out if it exists")
     p.set_defaults(run=cmd_test)
+
+    p = sub.add_parser("baseline", help="gait/re-ID: the bone-length nearest-neighbour baseline (no training)",
+                       description="Score the non-learned baseline on a gait or re-identification experiment's "
+                                   "protocol: each sequence's median bone lengths (over their sum for 2D pixel "
+                                   "data), z-scored on the training sequences, nearest neighbour by Euclidean "
+                                   "distance; the same metrics as `aclnet test`.")
+    experiment(p)
+    p.add_argument("--out", metavar="REPORT.json", help="write the baseline's report")
+    p.add_argument("--force", action="store_true", help="replace --out if it exists")
+    p.set_defaults(run=cmd_baseline)
 
     p = sub.add_parser("ensemble", help="fuse several streams' scores")
     p.add_argument("scores", nargs="+", help="scores files written by `aclnet test --out`")

@@ -48,12 +48,14 @@ def psymo(suite: ModuleType) -> list[Sample]:
 
 
 def test_plans(suite: ModuleType) -> None:
-    full = suite.plan_runs(suite.FULL)
-    assert len(full) == len({r.relpath for r in full}) == 2 * 3 * 3 + 3 * 3
+    full = suite.plan_runs(suite.FULL)  # three experiments x (three seeds of each learned method + the baseline)
+    assert len(full) == len({r.relpath for r in full}) == 3 * (3 * 3 + 1)
     assert {(r.experiment, r.task) for r in full} == {("gait-A", "gait"), ("gait-B", "gait"), ("reid", "reid")}
-    assert {r.seed for r in full} == {0, 1, 2} and {r.method for r in full} == {"ce", "aclnet", "gaitgraph"}
+    assert {r.seed for r in full} == {0, 1, 2}
+    assert {r.method for r in full} == {"baseline", "ce", "aclnet", "gaitgraph"}
+    assert {r.seed for r in full if r.method == "baseline"} == {0}  # it does not train: one run
     quick = suite.plan_runs(suite.QUICK)
-    assert [(r.experiment, r.seed) for r in quick] == [("gait-A", 0)] * 3 + [("reid", 0)] * 3
+    assert [(r.experiment, r.seed) for r in quick] == [("gait-A", 0)] * 4 + [("reid", 0)] * 4
     assert suite.QUICK.epochs < suite.FULL.epochs
     tagged = suite.plan_runs(suite.VALIDATION, ["gaitgraph"], suite.overrides_tag(["optim.lr=0.001"]))
     assert [str(r.relpath) for r in tagged] == ["val/gaitgraph-seed0-optim.lr=0.001"]
@@ -76,6 +78,8 @@ def test_configs_validate_with_the_methods_and_protocol_settings(suite: ModuleTy
             assert config.optim.warmup_epochs == pytest.approx(suite.WARMUP_FRACTION * settings.epochs, abs=0.01)
             assert config.train.select_on == ("test" if settings.validation else "last")
             loss, model = config.loss, config.model
+            if run.method == "baseline":
+                continue  # it trains nothing: the base configuration names data and protocol only
             if run.method == "gaitgraph":
                 assert (model.backbone, model.preset, loss.ce, loss.supcon.enabled, loss.supcon.temperature) == (
                     "resgcn", None, False, True, 0.01)

@@ -22,7 +22,7 @@ from aclnet.engine.seam import Evaluation, TaskData
 from aclnet.errors import InputError
 from aclnet.models.skeleton_model import SkeletonModel
 from aclnet.skeleton import get_layout
-from aclnet.tasks.base import REPORT_SECTIONS, ReportTable, Task
+from aclnet.tasks.base import REPORT_SECTIONS, ReportTable, Task, chosen
 from aclnet.tasks.components import load_sample_set
 
 
@@ -82,7 +82,7 @@ class ActionTask(Task):
         values = "  ".join(f"{k} {report[k]:.2f}" for k in ("top1", "top5", "mean_class"))
         extra = f", occluded: {report['occluded']}" if "occluded" in report else ""
         where = f"{report['split']}, {report['clips']} clips, {report['samples']} samples{extra}"
-        return f"test ({where}): {values}  [checkpoint chosen on the {report['selection']}]"
+        return f"test ({where}): {values}  [{chosen(report)}]"
 
     def result_tables(self, report: dict[str, Any]) -> list[ReportTable]:
         labels = {"top1": "top-1 (%)", "top5": "top-5 (%)", "mean_class": "mean class accuracy (%)"}

@@ -76,7 +76,7 @@ class Task(ABC):
     def summary(self, report: dict[str, Any]) -> str:
         """The lines `aclnet train`/`test` print for a test report: its metrics."""
         values = "  ".join(f"{k} {report[k]:.2f}" for k in metric_keys(report))
-        return f"test ({report['samples']} samples): {values}  [checkpoint chosen on the {report['selection']}]"
+        return f"test ({report['samples']} samples): {values}  [{chosen(report)}]"
 
     def result_tables(self, report: dict[str, Any]) -> list[ReportTable]:
         """The report's tables of a test result: every metric."""
@@ -136,3 +136,9 @@ def metric_tables(report: dict[str, Any]) -> list[ReportTable]:
     """One table of every metric of a test report (what a task shows unless it says more)."""
     return [ReportTable("Metrics", ["metric", "value"], [[key, float(report[key])] for key in metric_keys(report)],
                         {1})]
+
+
+def chosen(report: dict[str, Any]) -> str:
+    """How the tested model was chosen, for the summary line: the checkpoint rule, or the report's own note
+    (a baseline that was not trained)."""
+    return str(report.get("note") or f"checkpoint chosen on the {report['selection']}")

@@ -26,7 +26,7 @@ from aclnet.engine.seam import Evaluation, TaskData
 from aclnet.errors import InputError
 from aclnet.models.skeleton_model import SkeletonModel
 from aclnet.skeleton import get_layout
-from aclnet.tasks.base import ReportTable, Task
+from aclnet.tasks.base import ReportTable, Task, chosen
 from aclnet.tasks.components import load_sample_set
 from aclnet.tasks.protocol import ProtocolConfig
 
@@ -94,10 +94,12 @@ class RetrievalTask(Task):
                             time_flip=self.time_flip)
         return self.evaluate_embeddings(outputs.features, [samples[i] for i in outputs.indices])
 
-    def evaluate_embeddings(self, features: np.ndarray, samples: list[Sample]) -> Evaluation:
-        """The protocol's probe sets against their galleries, from one embedding (N, D) per sample."""
+    def evaluate_embeddings(self, features: np.ndarray, samples: list[Sample], *,
+                            normalise: bool = True) -> Evaluation:
+        """The protocol's probe sets against their galleries, from one embedding (N, D) per sample, compared
+        by Euclidean distance after L2 normalisation (`normalise`, as for a model's embeddings) or as given."""
         protocol = self.protocol
-        features = normalised_rows(features)
+        features = normalised_rows(features) if normalise else np.asarray(features, dtype=np.float64)
         ids = np.array([field_value(s, protocol.identity_field) for s in samples])
         views = np.array([field_value(s, protocol.view_field) for s in samples])
         matches: dict[str, ProbeMatch] = {}
@@ -151,7 +153,7 @@ class GaitTask(RetrievalTask):
         lines = [f"test (gait, {report['sequences']} sequences, rank-1 %, identical view "
                  f"{'excluded' if self.protocol.exclude_identical_view else 'included'}): "
                  + "  ".join(f"{n} {report[n]:.2f}" for n in [*names, "mean"])
-                 + f"  [checkpoint chosen on the {report['selection']}]"]
+                 + f"  [{chosen(report)}]"]
         for name in names:
             table = report["view_tables"][name]
             lines.append(f"probe {name}: rank-1 by probe view (rows) and gallery view (columns)")
@@ -203,7 +205,7 @@ class ReidTask(RetrievalTask):
     def summary(self, report: dict[str, Any]) -> str:
         names = list(report["probes_without_match"])
         lines = [f"test (re-identification, {report['sequences']} sequences): mean rank-1 {report['rank1']:.2f}  "
-                 f"mAP {report['map']:.2f}  [checkpoint chosen on the {report['selection']}]",
+                 f"mAP {report['map']:.2f}  [{chosen(report)}]",
                  f"{'setting':<12}{'rank-1':>8}{'rank-5':>8}{'rank-10':>8}{'mAP':>8}  probes without a match"]
         for name in names:
             lines.append(f"{name:<12}" + "".join(f"{report[f'{name}_{k}']:8.2f}" for k in
