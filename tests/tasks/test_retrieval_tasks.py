@@ -193,3 +193,36 @@ def test_own_skeletons_need_only_a_config(tmp_path: Path, depth: bool, task: str
     _run(["train", str(path), "--work-dir", str(run.path)])
     report = run.read_report()
     assert report["task"] == task and report["sequences"] == (60 if task == "gait" else 48)
+
+
+def test_the_shipped_gaitgraph_protocols_reproduce_its_code_no_flip_and_61_frames() -> None:
+    for name in ("casia-b-gaitgraph-j", "casia-b-gait-j"):
+        protocol = load_config(name, ["data.path=x"]).section("protocol")
+        assert protocol.test_flip is False and protocol.min_frames == 61
+
+
+def test_sequences_shorter_than_min_frames_are_left_out_and_counted() -> None:
+    config = load_config("synthetic-gait-j", [*QUICK, "protocol.min_frames=60"])
+    task = make_task(config)
+    data = task.load_data(for_training=False)
+    everything = make_task(load_config("synthetic-gait-j", QUICK)).load_data(for_training=False)
+    short = {part: sum(s.num_frames < 60 for s in getattr(everything, part)) for part in ("train", "test")}
+    assert short["train"] > 0 and short["test"] > 0  # the generated walks have 50-70 frames
+    assert task.too_short == short and len(data.test) == len(everything.test) - short["test"]
+    assert min(s.num_frames for s in data.train + data.test) >= 60
+    evaluation = task.evaluate_embeddings(np.random.default_rng(0).normal(size=(len(data.test), 8)), data.test)
+    assert evaluation.details["too_short"] == short and evaluation.details["sequences"] == len(data.test)
+
+
+def test_the_gaitgraph_baseline_uses_gaitgraphs_coco_graph() -> None:
+    from aclnet.models.backbones.resgcn import hop_distances
+    from aclnet.skeleton import get_layout
+
+    # GaitGraph's src/datasets/graph.py, 'coco': its neighbour links
+    gaitgraph = {(0, 1), (0, 2), (1, 3), (2, 4), (3, 5), (4, 6), (5, 6), (5, 7), (7, 9), (6, 8), (8, 10), (5, 11),
+                 (6, 12), (11, 12), (11, 13), (13, 15), (12, 14), (14, 16)}
+    layout = get_layout(load_config("casia-b-gaitgraph-j", ["data.path=x"]).data.layout)
+    assert {tuple(sorted(e)) for e in layout.edges} == gaitgraph
+    assert layout.joint_names == get_layout("coco").joint_names
+    hops = hop_distances(layout)
+    assert (hops[3, 5], hops[5, 6], hops[11, 12], hops[0, 5]) == (1, 1, 1, 3)  # ear-shoulder ... nose-shoulder

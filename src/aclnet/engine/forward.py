@@ -26,7 +26,7 @@ class Outputs:
 def run_model(model: SkeletonModel, loader: DataLoader, device: torch.device, amp: bool, *,
               time_flip: bool = False) -> Outputs:
     """Clip-averaged outputs of every sample of `loader`; with `time_flip` the features of each clip and of
-    its time reversal are averaged (GaitGraph's test-time flip)."""
+    its time reversal are averaged (a test-time option)."""
     model.eval()
     parts: list[tuple[torch.Tensor | None, ...]] = []
     for data, labels, indices in loader:

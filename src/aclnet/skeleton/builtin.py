@@ -58,6 +58,11 @@ COCO_PARTS = {
     "trunk": ["nose", "left_eye", "right_eye", "left_ear", "right_ear"],
 }
 
+# GaitGraph's COCO graph (its src/datasets/graph.py): ears linked to the shoulders, the shoulders to each other
+# and the hips to each other, no nose-shoulder link; not a tree (the shoulders and hips close two loops).
+COCO_GAITGRAPH_EDGES = [(1, 0), (2, 0), (3, 1), (4, 2), (5, 3), (6, 4), (6, 5), (7, 5), (9, 7), (8, 6), (10, 8),
+                        (11, 5), (12, 6), (12, 11), (13, 11), (15, 13), (14, 12), (16, 14)]
+
 # COCO plus three joints appended by the COCO -> coco_new conversion (docs/method.md, section 8):
 # 17 mid-hip (mean of 11, 12), 18 mid-spine (mean of 17, 19), 19 mid-shoulder (mean of 5, 6).
 COCO_NEW_JOINTS = COCO_JOINTS + ["mid_hip", "mid_spine", "mid_shoulder"]
@@ -150,6 +155,7 @@ def _build() -> dict[str, Layout]:
     specs = [
         ("nturgb+d", NTU_JOINTS, NTU_EDGES, "spine_shoulder", NTU_PARTS),
         ("coco", COCO_JOINTS, COCO_EDGES, "nose", COCO_PARTS),
+        ("coco-gaitgraph", COCO_JOINTS, COCO_GAITGRAPH_EDGES, "nose", COCO_PARTS),
         ("coco_new", COCO_NEW_JOINTS, COCO_NEW_EDGES, "mid_spine", COCO_NEW_PARTS),
         ("openpose", OPENPOSE_JOINTS, OPENPOSE_EDGES, "neck", OPENPOSE_PARTS),
         ("kinect-sdk", KINECT_SDK_JOINTS, KINECT_SDK_EDGES, "spine", KINECT_ARMS_LEGS),

@@ -38,7 +38,10 @@ class ProtocolConfig(Section):
     exclude_identical_view: bool = Field(
         True, description="gait: leave the probe's own view out (the diagonal of the view table)"
     )
-    test_flip: bool = Field(False, description="embed each test sequence and its time reversal, averaged")
+    test_flip: bool = Field(False, description="embed each test sequence and its time reversal, averaged (an "
+                            "option to choose on validation data; GaitGraph's code does not do it)")
+    min_frames: int = Field(1, ge=1, le=100_000, description="sequences with fewer frames are left out of training "
+                            "and test, and counted in the report (GaitGraph: 61)")
 
     @field_validator("probes")
     @classmethod

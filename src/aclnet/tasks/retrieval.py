@@ -56,6 +56,8 @@ class RetrievalTask(Task):
         protocol = config.section("protocol")
         assert isinstance(protocol, ProtocolConfig)
         self.protocol = protocol
+        self.too_short: dict[str, int] = {}
+        """Training and test sequences left out for having fewer than `protocol.min_frames` frames."""
 
     @property
     def time_flip(self) -> bool:
@@ -68,10 +70,15 @@ class RetrievalTask(Task):
         layout = get_layout(config.data.layout or sample_set.layout)
         train = select(sample_set.samples, protocol.train)
         test = select(sample_set.samples, protocol.test)
+        self.too_short = {"train": sum(s.num_frames < protocol.min_frames for s in train),
+                          "test": sum(s.num_frames < protocol.min_frames for s in test)}
+        train = [s for s in train if s.num_frames >= protocol.min_frames]
+        test = [s for s in test if s.num_frames >= protocol.min_frames]
         for part, key in ((train, "train"), (test, "test")):
             if not part:
+                longer = f" with at least {protocol.min_frames} frames" if protocol.min_frames > 1 else ""
                 raise InputError(f"protocol.{key} ({describe(getattr(protocol, key))}) selects none of the "
-                                 f"{len(sample_set.samples)} samples")
+                                 f"{len(sample_set.samples)} samples{longer}")
         shared = sorted({s.sample_id for s in train} & {s.sample_id for s in test})
         if shared:
             raise InputError(f"protocol: {len(shared)} sequence(s) are selected for both training and test, "
@@ -120,6 +127,8 @@ class RetrievalTask(Task):
                                        ids[in_probe], views[in_probe], ids[in_gallery], views[in_gallery], same_set)
         evaluation = self.score(matches)
         evaluation.details["sequences"] = len(samples)
+        if protocol.min_frames > 1:
+            evaluation.details["too_short"] = dict(self.too_short)
         return evaluation
 
     def score(self, matches: dict[str, ProbeMatch]) -> Evaluation:

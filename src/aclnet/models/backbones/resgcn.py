@@ -250,9 +250,10 @@ class ResGCN(SkeletonBackbone):
 
     Differences from the release: the edge importance holds the max_graph_distance + 1 graphs the
     convolution uses (the release's holds a fourth, unused one per module: 17 * 17 parameters each on
-    COCO); graphs come from this project's layout (GaitGraph's COCO graph links the shoulders, the
-    hips and ears to shoulders, this one links the nose to the shoulders); bones use the layout's
-    parents (GaitGraph gives the nose the left shoulder as parent, here the root has no bone).
+    COCO); graphs come from the layout: `coco-gaitgraph` (what `casia-b-gaitgraph-j` uses) has GaitGraph's
+    COCO edges (ears to shoulders, shoulders and hips to each other), `coco` links the nose to the
+    shoulders instead; bones use the layout's parents (GaitGraph gives the nose the left shoulder as
+    parent and the shoulders the nose, here the root has no bone and the shoulders hang from the ears).
     """
 
     has_topology = False
