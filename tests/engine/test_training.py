@@ -216,3 +216,40 @@ def test_select_on_last_holds_nothing_out_and_tests_the_final_epoch(tmp_path):
 def test_bad_experiments_exit_2(tmp_path, bad, capsys):
     assert main(["train", "synthetic-j", "--work-dir", str(tmp_path / "r"), "--set", *QUICK, *bad]) == 2
     assert capsys.readouterr().err.strip()
+
+
+def test_the_onecycle_schedule_rises_peaks_and_falls_with_beta1_cycling(tmp_path):
+    from aclnet.config import load_config
+    from aclnet.engine.distributed import DistInfo
+    from aclnet.engine.run import build_trainer
+    from aclnet.engine.run_folder import RunFolder
+    from aclnet.tasks.registry import make_task
+
+    config = load_config("synthetic-j", [*QUICK, "optim.optimizer=adam", "optim.lr=0.01", "optim.schedule=onecycle",
+                                         "optim.epochs=10", "optim.warmup_epochs=3", "data.num_workers=0"])
+    trainer, _ = build_trainer(make_task(config), RunFolder(tmp_path / "run"), DistInfo(), torch.device("cpu"))
+    total = 10 * trainer.steps_per_epoch  # 4 steps per epoch: 40 steps, 12 of them rising (3 of 10 epochs)
+    group = trainer.optimizer.param_groups[0]
+    seen = []
+    for _ in range(total):
+        seen.append((group["lr"], group["betas"][0]))
+        trainer.optimizer.step()
+        trainer.scheduler.step()
+    lrs, betas = np.array(seen).T
+    assert lrs[0] == pytest.approx(0.01 / 25) and betas[0] == pytest.approx(0.95)  # starts low, momentum high
+    peak = int(np.argmax(lrs))
+    assert peak == round(0.3 * total) - 1 and lrs[peak] == pytest.approx(0.01) and betas[peak] == pytest.approx(0.85)
+    assert lrs[-1] == pytest.approx(0.01 / 25 / 1e4, rel=0.05) and betas[-1] == pytest.approx(0.95, abs=1e-3)
+    assert (np.diff(lrs[:peak + 1]) > 0).all() and (np.diff(lrs[peak:]) < 0).all()
+
+
+def test_init_weights_start_a_second_stage_from_a_runs_weights(tmp_path):
+    first = tmp_path / "first"
+    _run(["train", "synthetic-j", "--work-dir", str(first), "--set", *QUICK, "optim.epochs=1"])
+    second = tmp_path / "second"  # lr 1e-12: one step moves nothing, so the weights are those it started from
+    _run(["train", "synthetic-j", "--work-dir", str(second), "--set", *QUICK, "optim.epochs=1",
+          "train.max_steps_per_epoch=1", "optim.lr=1e-12", f"train.init_weights={first}"])
+    a = torch.load(first / "latest.pt", weights_only=True)["model"]
+    b = torch.load(second / "latest.pt", weights_only=True)["model"]
+    trained = [k for k in a if k.startswith("backbone.") and a[k].is_floating_point() and "running" not in k]
+    assert trained and all(torch.allclose(a[k], b[k], atol=1e-6) for k in trained)

@@ -231,7 +231,12 @@ class OptimConfig(Section):
     weight_decay: float = Field(5e-4, ge=0, description="weight decay")
     batch_size: int = Field(16, ge=1, le=65_536, description="samples per step and process")
     epochs: int = Field(150, ge=1, le=100_000, description="training epochs")
-    warmup_epochs: float = Field(0.0, ge=0, description="linear warm-up length in epochs")
+    warmup_epochs: float = Field(0.0, ge=0, description="warm-up length in epochs (linear for cosine; the rising "
+                                 "phase of onecycle, 0: its default 30 % of the schedule)")
+    schedule: Literal["cosine", "onecycle"] = Field(
+        "cosine", description="cosine: linear warm-up, then cosine down to 0 (the release); onecycle: PyTorch's "
+        "OneCycleLR with its defaults, from lr/25 up to lr and down to lr/250000, the momentum (Adam's beta1) "
+        "cycling 0.95 -> 0.85 -> 0.95 (GaitGraph's schedule)")
     clip_grad: float | None = Field(None, gt=0, description="max gradient norm (None: no clipping)")
 
 
@@ -251,6 +256,8 @@ class TrainConfig(Section):
         "(reproduces the release, labelled so in the report)"
     )
     save_embeddings_at: list[int] = Field(default_factory=list, description="epochs at which test embeddings are saved")
+    init_weights: Path | None = Field(None, description="start from the model weights of this checkpoint (or run "
+                                      "folder) instead of random ones: a second stage such as GaitGraph's fine-tune")
     max_steps_per_epoch: int | None = Field(None, ge=1, description="cap on steps per epoch (quick runs)")
 
 

@@ -23,7 +23,7 @@ from aclnet.data.sample import Sample
 from aclnet.engine.checkpoint import check_finite_weights, check_model_fits, load_checkpoint
 from aclnet.engine.distributed import DistInfo, init_distributed, resolve_device
 from aclnet.engine.evaluation import save_scores
-from aclnet.engine.run_folder import RunFolder, stop_on_write_error
+from aclnet.engine.run_folder import RunFolder, resolve_checkpoint, stop_on_write_error
 from aclnet.engine.seam import RunnableTask, TaskData
 from aclnet.engine.trainer import Trainer
 from aclnet.errors import InputError
@@ -155,6 +155,9 @@ def build_trainer(task: RunnableTask, run: RunFolder, dist_info: DistInfo,
     train_pipe = task.pipeline(data.layout, test_mode=False)
     val_pipe = task.pipeline(data.layout, test_mode=True)
     model = task.build_model(data, val_pipe)
+    if config.train.init_weights is not None:  # resuming then loads the run's own weights over these
+        source = resolve_checkpoint(config.train.init_weights)
+        load_for_inference(model, load_checkpoint(source)["model"], source)
     validator = (lambda m: task.evaluate(m, data.val, val_pipe, device).metrics) if data.val else None
     embed_loader = task.loader(data.test, val_pipe, train=False) if config.train.save_embeddings_at else None
     trainer = Trainer(config, model, task.loader(data.train, train_pipe, train=True, dist_info=dist_info), validator,

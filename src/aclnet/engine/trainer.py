@@ -213,7 +213,13 @@ class Trainer:
         self.steps_per_epoch = self._steps_per_epoch()
         total = self.steps_per_epoch * optim.epochs
         warmup = int(round(optim.warmup_epochs * self.steps_per_epoch))
-        self.scheduler = torch.optim.lr_scheduler.LambdaLR(self.optimizer, cosine_schedule(total, warmup))
+        self.scheduler: torch.optim.lr_scheduler.LRScheduler
+        if optim.schedule == "onecycle":  # PyTorch's defaults, as GaitGraph uses it; the rising phase may be set
+            rising = min(0.99, warmup / total) if warmup else 0.3
+            self.scheduler = torch.optim.lr_scheduler.OneCycleLR(self.optimizer, lr, total_steps=total,
+                                                                 pct_start=rising)
+        else:
+            self.scheduler = torch.optim.lr_scheduler.LambdaLR(self.optimizer, cosine_schedule(total, warmup))
         self.net: nn.Module = self.model
         if dist_info.enabled:
             # Loss buffers are kept equal by the losses' own all-reduce; the memory is per process.
