@@ -671,3 +671,19 @@ def test_swap_left_right_step() -> None:
         build_pipeline(["modality", "swap_left_right"], NTU, test_mode=False)
     with pytest.raises(InputError, match="step #1 'swap_left_right'.*no left/right joint pairs"):
         build_pipeline(["swap_left_right"], CHAIN, test_mode=False)
+
+
+def test_test_windows_spread_over_the_sequence_or_stay_at_its_centre():
+    layout = get_layout("coco")
+    frames = np.arange(100, dtype=np.float32)[None, :, None, None] * np.ones((1, 100, 17, 2), np.float32)
+    sample = Sample("walk", frames, 0)
+    for windows, starts in (("spread", [0, 30, 60]), ("centre", [30, 30, 30])):
+        pipeline = build_pipeline([{"temporal_window": {"length": 40, "test_windows": windows}}, "pad_persons"],
+                                  layout, test_mode=True, num_clips=3)
+        clips = pipeline(sample, np.random.default_rng(0))  # (3, M, 40, V, C); joint 0's x is the frame number
+        assert [int(clips[k, 0, 0, 0, 0]) for k in range(3)] == starts
+        assert all(int(clips[k, 0, -1, 0, 0]) == starts[k] + 39 for k in range(3))
+    short = Sample("short", frames[:, :30], 0)  # shorter than the window: looped from frame 0 by every clip
+    clips = build_pipeline([{"temporal_window": {"length": 40, "test_windows": "spread"}}], layout,
+                           test_mode=True, num_clips=2)(short, np.random.default_rng(0))
+    assert [int(x) for x in clips[0, 0, :, 0, 0][[0, 29, 30, 39]]] == [0, 29, 0, 9]

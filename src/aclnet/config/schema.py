@@ -79,6 +79,10 @@ class DataConfig(Section):
         1, ge=1, le=16, description="independently augmented views of each training sample per step (2 for SupCon)"
     )
     test_clips: int = Field(10, ge=1, le=100, description="clips averaged at the final test")
+    test_windows: Literal["centre", "spread"] | None = Field(
+        None, description="sets temporal_window's test windows: 'centre' (every test clip the centre window) or "
+        "'spread' (the test clips spread from the first frames to the last, covering the sequence); None keeps "
+        "the pipeline's")
     num_workers: int = Field(2, ge=0, le=64, description="DataLoader worker processes")
     balanced_sampling: bool = Field(False, description="draw classes equally often during training")
     sequences_per_identity: int | None = Field(

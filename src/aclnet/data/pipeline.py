@@ -36,6 +36,8 @@ class _State:
     keypoint: np.ndarray
     score: np.ndarray | None
     img_shape: tuple[int, int] | None
+    clip: int = 0
+    """Which of the clips this pass makes (pipelines that run once per clip)."""
 
 
 Apply = Callable[[_State, np.random.Generator], None]
@@ -416,7 +418,8 @@ class RandomCropResize(Step):
 
 
 class TemporalWindow(Step):
-    """A contiguous window of frames: random in training, the centre window at test time."""
+    """A contiguous window of frames: random in training; at test time the centre window, or windows spread
+    from the first frames to the last that together cover the sequence."""
 
     step: ClassVar[str] = "temporal_window"
     kind: ClassVar[StepKind] = "temporal"
@@ -427,11 +430,20 @@ class TemporalWindow(Step):
         description="Sequences shorter than length: 'loop' (repeat from a random start, 0 at test), "
         "'pad' (zeros after the last frame) or 'error'.",
     )
+    test_windows: Literal["centre", "spread"] = Field(
+        "centre", description="At test time: 'centre' (every clip the centre window, GaitGraph's) or 'spread' "
+        "(clip k of n starts at k / (n - 1) of the way: the first and last windows reach both ends, and n "
+        "windows cover a sequence of up to n x length frames; their embeddings are averaged).",
+    )
 
     def bind(self, ctx: _Context) -> Apply:
+        spread = ctx.test_mode and self.test_windows == "spread" and ctx.num_clips > 1
+
         def apply(state: _State, rng: np.random.Generator) -> None:
+            position = state.clip / (ctx.num_clips - 1) if spread else None
             state.keypoint, state.score = tf.temporal_window(
-                state.keypoint, state.score, None if ctx.test_mode else rng, length=self.length, short=self.short
+                state.keypoint, state.score, None if ctx.test_mode else rng, length=self.length, short=self.short,
+                position=position,
             )
 
         return apply
@@ -608,6 +620,7 @@ class Pipeline:
         self.test_mode = test_mode
         self.num_clips = num_clips
         self._per_view = num_clips > 1 and "uniform_sample" not in [name for name, _ in self.steps]
+        self._spread = any(getattr(params, "test_windows", "centre") == "spread" for _, params in self.steps)
 
     def __call__(self, sample: Sample, rng: np.random.Generator) -> np.ndarray:
         """Run the steps on one sample; the sample's arrays are not modified."""
@@ -618,14 +631,14 @@ class Pipeline:
             )
         if not self._per_view:
             return self._run_once(sample, rng)
-        if self.test_mode:
+        if self.test_mode and not self._spread:
             return np.repeat(self._run_once(sample, rng), self.num_clips, axis=0)
-        return np.concatenate([self._run_once(sample, rng) for _ in range(self.num_clips)], axis=0)
+        return np.concatenate([self._run_once(sample, rng, k) for k in range(self.num_clips)], axis=0)
 
-    def _run_once(self, sample: Sample, rng: np.random.Generator) -> np.ndarray:
-        """One pass of the steps over the sample."""
+    def _run_once(self, sample: Sample, rng: np.random.Generator, clip: int = 0) -> np.ndarray:
+        """One pass of the steps over the sample (for clip `clip` of pipelines that run once per clip)."""
         score = None if sample.score is None else sample.score[None]
-        state = _State(sample.keypoint[None], score, sample.img_shape)
+        state = _State(sample.keypoint[None], score, sample.img_shape, clip)
         for name, apply in self._run:
             try:
                 apply(state, rng)

@@ -513,19 +513,26 @@ def random_crop_resize(
 
 
 def window_indices(
-    num_frames: int, length: int, rng: np.random.Generator | None, short: ShortWindow = "loop"
+    num_frames: int, length: int, rng: np.random.Generator | None, short: ShortWindow = "loop",
+    position: float | None = None,
 ) -> np.ndarray:
     """(length,) frame indices of one contiguous window; -1 marks a padded frame.
 
-    T >= L: frames start..start+L-1, start uniform in [0, T - L], or (T - L) // 2 without a
-    generator (GaitGraph's SelectSequenceCenter). T < L by `short`: 'loop' repeats the frames
+    T >= L: frames start..start+L-1, start uniform in [0, T - L], or without a generator
+    round(position x (T - L)) for a `position` in [0, 1], else (T - L) // 2 (GaitGraph's
+    SelectSequenceCenter). T < L by `short`: 'loop' repeats the frames
     cyclically from a random start (0 without a generator), 'pad' takes the T frames then L - T
     padded ones, 'error' raises (GaitGraph drops sequences with fewer than L + 1 frames).
     """
     if num_frames < 1 or length < 1:
         raise InputError(f"temporal window needs positive sizes, got {num_frames} frames and length {length}")
     if num_frames >= length:
-        start = (num_frames - length) // 2 if rng is None else int(rng.integers(num_frames - length + 1))
+        if rng is not None:
+            start = int(rng.integers(num_frames - length + 1))
+        elif position is not None:
+            start = int(round(position * (num_frames - length)))
+        else:
+            start = (num_frames - length) // 2
         return np.arange(start, start + length)
     if short == "error":
         raise InputError(
@@ -545,11 +552,12 @@ def temporal_window(
     *,
     length: int = 60,
     short: ShortWindow = "loop",
+    position: float | None = None,
 ) -> tuple[np.ndarray, np.ndarray | None]:
     """A contiguous window of `length` frames (see `window_indices`): random in training, the
-    centre window without a generator; padded frames are zeros (scores too). Frames are axis -3
-    of keypoints, -2 of scores."""
-    indices = window_indices(keypoint.shape[-3], length, rng, short)
+    centre window (or the one at `position`) without a generator; padded frames are zeros (scores
+    too). Frames are axis -3 of keypoints, -2 of scores."""
+    indices = window_indices(keypoint.shape[-3], length, rng, short, position)
     keep = indices >= 0
 
     def take(array: np.ndarray, axis: int) -> np.ndarray:

@@ -44,7 +44,8 @@ def pipeline_steps(config: ExperimentConfig) -> list:
     data = config.data
     steps = PRESETS[data.pipeline](data.modality) if isinstance(data.pipeline, str) else copy.deepcopy(data.pipeline)
     overrides = {"modality": {"name": data.modality}, "uniform_sample": {"clip_len": data.clip_len},
-                 "temporal_window": {"length": data.clip_len}, "pad_persons": {"num_persons": data.num_persons}}
+                 "temporal_window": {"length": data.clip_len, "test_windows": data.test_windows},
+                 "pad_persons": {"num_persons": data.num_persons}}
     resolved = []
     for step in steps:
         if isinstance(step, str):
