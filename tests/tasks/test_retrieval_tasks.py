@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import re
 from pathlib import Path
 
@@ -226,3 +227,25 @@ def test_the_gaitgraph_baseline_uses_gaitgraphs_coco_graph() -> None:
     assert layout.joint_names == get_layout("coco").joint_names
     hops = hop_distances(layout)
     assert (hops[3, 5], hops[5, 6], hops[11, 12], hops[0, 5]) == (1, 1, 1, 3)  # ear-shoulder ... nose-shoulder
+
+
+def test_tracklets_are_probes_of_their_own_and_their_siblings_stay_in_a_self_gallery() -> None:
+    from aclnet.tasks.retrieval import tracklets
+
+    sample = Sample("001-nm-04-090", np.arange(100 * 17 * 2, dtype=np.float32).reshape(1, 100, 17, 2), 0,
+                    score=np.ones((1, 100, 17), np.float32), meta={"subject": 1, "condition": "nm"})
+    pieces = tracklets(sample, 40)  # frames 0-39 and 40-79; the last 20 are dropped
+    assert [p.sample_id for p in pieces] == ["001-nm-04-090#0", "001-nm-04-090#1"]
+    np.testing.assert_array_equal(pieces[1].keypoint, sample.keypoint[:, 40:80])
+    assert pieces[1].score.shape == (1, 40, 17) and pieces[1].meta == {"subject": 1, "condition": "nm", "tracklet": 1}
+    assert tracklets(dataclasses.replace(sample, keypoint=sample.keypoint[:, :30], score=None), 40)[0].num_frames == 30
+    task = make_task(load_config("synthetic-reid-j", [*QUICK, "protocol.tracklets=20"]))
+    whole = make_task(load_config("synthetic-reid-j", QUICK)).load_data(for_training=False).test
+    test = task.load_data(for_training=False).test
+    assert len(test) == sum(max(1, s.num_frames // 20) for s in whole)
+    # one probe set against itself: a probe's sibling tracklets (same sequence) are true matches, not left out
+    ids = [s.sample_id.split("#")[0] for s in test]
+    features = np.eye(len(test))[[ids.index(i) for i in ids]]  # siblings share one embedding, sequences differ
+    evaluation = task.evaluate_embeddings(features, test)
+    assert evaluation.metrics["nm-nm_rank1"] == 100.0
+    assert load_config("casia-b-reid-j", ["data.path=x"]).section("protocol").tracklets == 40

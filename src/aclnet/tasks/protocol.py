@@ -40,6 +40,11 @@ class ProtocolConfig(Section):
     )
     test_flip: bool = Field(False, description="embed each test sequence and its time reversal, averaged (an "
                             "option to choose on validation data; GaitGraph's code does not do it)")
+    tracklets: int | None = Field(
+        None, ge=1, le=100_000, description="cut every test sequence into consecutive tracklets of this many frames "
+        "(the last, shorter rest dropped; a sequence shorter than one tracklet stays whole), each scored as a probe "
+        "and a gallery entry of its own (TranSG: 40; in a probe set that is its own gallery only the probe itself "
+        "is left out, its sibling tracklets stay); None: whole sequences")
     min_frames: int = Field(1, ge=1, le=100_000, description="sequences with fewer frames are left out of training "
                             "and test, and counted in the report (GaitGraph: 61)")
 

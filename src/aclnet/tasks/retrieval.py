@@ -83,6 +83,8 @@ class RetrievalTask(Task):
         if shared:
             raise InputError(f"protocol: {len(shared)} sequence(s) are selected for both training and test, "
                              f"e.g. '{shared[0]}'; training sequences must not be probes or gallery")
+        if protocol.tracklets is not None:  # what is scored: every tracklet of a test sequence
+            test = [piece for s in test for piece in tracklets(s, protocol.tracklets)]
         identity = protocol.identity_field
         val: list[Sample] = []
         if for_training:
@@ -234,3 +236,15 @@ class ReidTask(RetrievalTask):
         if means:
             result.append(ReportTable("Means", ["mean over settings", "value"], means, {1}))
         return result
+
+
+def tracklets(sample: Sample, length: int) -> list[Sample]:
+    """The consecutive `length`-frame tracklets of a sequence (the shorter rest dropped), each a sample of its
+    own (`ID#k`, its fields and a `tracklet` field k); a sequence shorter than `length` stays whole."""
+    count = sample.num_frames // length
+    if count == 0:
+        return [sample]
+    return [dataclasses.replace(
+        sample, sample_id=f"{sample.sample_id}#{k}", keypoint=sample.keypoint[:, k * length:(k + 1) * length],
+        score=None if sample.score is None else sample.score[:, k * length:(k + 1) * length],
+        meta={**sample.meta, "tracklet": k}) for k in range(count)]
