@@ -126,8 +126,9 @@ class ModelConfig(Section):
     options: dict[str, Any] = Field(
         default_factory=dict, description="further backbone options (e.g. branches: true for resgcn)"
     )
-    embedding_input: str = Field(
-        "topology", description="input of the contrastive projections: topology (released) or pooled (paper)"
+    embedding_input: str | None = Field(
+        None, description="input of the contrastive projections: topology (released) or pooled (paper); None: "
+        "topology where the backbone learns one, else pooled"
     )
     embedding_dim: int = Field(256, ge=1, le=65_536, description="dimension of each contrastive projection")
     dropout: float = Field(0.0, ge=0, lt=1, description="dropout before the classifier")
@@ -151,8 +152,8 @@ class ModelConfig(Section):
 
     @field_validator("embedding_input")
     @classmethod
-    def _known_source(cls, value: str) -> str:
-        if value not in PROJECTION_SOURCES:
+    def _known_source(cls, value: str | None) -> str | None:
+        if value is not None and value not in PROJECTION_SOURCES:
             raise ValueError(f"unknown projection input '{value}'; valid: {', '.join(PROJECTION_SOURCES)}")
         return value
 

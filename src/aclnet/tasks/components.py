@@ -80,7 +80,8 @@ def build_model(config: ExperimentConfig, num_classes: int, train: list[Sample],
     k, threshold, memory, start = (constants[key] for key in ("k", "overlap_threshold", "memory_size", "start_epoch"))
     sample = train[0]
     backbone = build_pipeline_backbone(config, pipeline, int(sample.keypoint.shape[-1]), sample.score is not None)
-    dim, source = config.model.embedding_dim, config.model.embedding_input
+    dim = config.model.embedding_dim
+    source = config.model.embedding_input or ("topology" if backbone.has_topology else "pooled")
     aux: dict[str, AuxiliaryLoss] = {}
     if inter_cfg.enabled:
         inter = InterClassAffinityLoss(
