@@ -202,10 +202,10 @@ def test_timeline_windows_over_two_concatenated_actions(action) -> None:
     long = np.concatenate([first.keypoint[0], second.keypoint[0]])
     t, n, s = len(long), 20, 7
     [timeline] = action.timeline(long, window=n, stride=s)
-    count = (t - n) // s + 1
-    assert timeline.num_frames == t and len(timeline.windows) == count
-    assert timeline.starts.tolist() == [i * s for i in range(count)]
-    assert [w.end for w in timeline.windows] == [i * s + n - 1 for i in range(count)]
+    count = (t - n) // s + 1  # windows that fit from frame 0, then one more ending at the last frame
+    assert (t - n) % s != 0 and timeline.num_frames == t and len(timeline.windows) == count + 1
+    assert timeline.starts.tolist() == [i * s for i in range(count)] + [t - n]
+    assert [w.end for w in timeline.windows] == [i * s + n - 1 for i in range(count)] + [t - 1]
     for window, row in zip(timeline.windows[::4], timeline.probabilities[::4]):
         expected = action.predict(long[window.start:window.end + 1])[0].probabilities
         np.testing.assert_allclose(row, expected, atol=1e-6)
@@ -214,12 +214,20 @@ def test_timeline_windows_over_two_concatenated_actions(action) -> None:
     assert frames.shape == (t, 12)
     np.testing.assert_allclose(frames[0], timeline.probabilities[0], atol=1e-12)  # only window 0 covers frame 0
     np.testing.assert_allclose(frames[s], timeline.probabilities[:2].mean(0), atol=1e-12)
-    np.testing.assert_allclose(frames[-1], timeline.probabilities[-1], atol=1e-12)  # after the last window
+    np.testing.assert_allclose(frames[-1], timeline.probabilities[-1], atol=1e-12)  # only the end window
     assert timeline.frame_labels().shape == (t,)
     [short] = action.timeline(long[:10], window=n, stride=s)  # shorter than the window: the whole sequence
     assert short.starts.tolist() == [0] and short.windows[0].end == 9
     with pytest.raises(InputError, match="stride must be"):
         action.timeline(long, window=n, stride=0)
+
+
+def test_window_starts_cover_the_end() -> None:
+    from aclnet.inference.results import window_starts
+
+    assert window_starts(70, 30, 15).tolist() == [0, 15, 30, 40]  # frames 60-69 were in no window before
+    assert window_starts(60, 30, 15).tolist() == [0, 15, 30]  # the last window already ends at frame 59
+    assert window_starts(30, 30, 7).tolist() == [0] and window_starts(10, 30, 7).tolist() == [0]
 
 
 # ---------------------------------------------------------------------------------------------------------

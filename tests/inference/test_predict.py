@@ -90,20 +90,21 @@ def test_window_timeline_csv_json_and_plot(runs, arrays, tmp_path, capsys) -> No
     out = tmp_path / "timeline.csv"
     predict(runs["action"], arrays["long"], arrays["first"], "--window", n, "--stride", s, "--out", out)
     printed = capsys.readouterr().out
-    assert f"long.npy: {t} frames, {(t - n) // s + 1} window(s) of {n} frames, stride {s}" in printed
+    count = (t - n) // s + 1  # from frame 0 while a window fits, then one ending at the last frame
+    assert (t - n) % s and f"long.npy: {t} frames, {count + 1} window(s) of {n} frames, stride {s}" in printed
     rows = list(csv.DictReader(out.open()))
     assert list(rows[0]) == TIMELINE_COLUMNS
     long_rows = [r for r in rows if r["input"] == "long.npy"]
-    count = (t - n) // s + 1
-    assert len(long_rows) == count
-    assert [int(r["start_frame"]) for r in long_rows] == [i * s for i in range(count)]
-    assert [int(r["end_frame"]) for r in long_rows] == [i * s + n - 1 for i in range(count)]
+    assert len(long_rows) == count + 1
+    assert [int(r["start_frame"]) for r in long_rows] == [i * s for i in range(count)] + [t - n]
+    assert [int(r["end_frame"]) for r in long_rows] == [i * s + n - 1 for i in range(count)] + [t - 1]
     [timeline] = aclnet.load(runs["action"]).timeline(str(arrays["long"]), window=n, stride=s)
     assert [r["class"] for r in long_rows] == [w.label for w in timeline.windows]
     assert out.with_suffix(".png").read_bytes()[:4] == b"\x89PNG"
     predict(runs["action"], arrays["long"], "--window", n, "--out", tmp_path / "t2.json")  # stride n // 2
     saved = json.loads((tmp_path / "t2.json").read_text())["timelines"][0]
-    assert saved["stride"] == n // 2 and len(saved["windows"]) == (t - n) // (n // 2) + 1
+    assert saved["stride"] == n // 2 and saved["windows"][-1]["end_frame"] == t - 1
+    assert len(saved["windows"]) == (t - n) // (n // 2) + 1 + bool((t - n) % (n // 2))
     assert saved["windows"][1]["start_frame"] == n // 2 and (tmp_path / "t2.png").exists()
 
 

@@ -37,7 +37,7 @@ from aclnet.engine.run_folder import resolve_checkpoint
 from aclnet.engine.seam import TaskOutput
 from aclnet.errors import InputError
 from aclnet.inference.inputs import InputSequence, as_sequences, check_sequence
-from aclnet.inference.results import ClassScore, Gallery, Prediction, Timeline
+from aclnet.inference.results import ClassScore, Gallery, Prediction, Timeline, window_starts
 from aclnet.models.skeleton_model import SkeletonModel
 from aclnet.progress import Progress
 from aclnet.skeleton import Layout
@@ -206,7 +206,7 @@ class LoadedModel:
         for sequence in self.sequences(inputs, format=format):
             sample = sequence.sample
             t = sample.num_frames
-            starts = np.arange(0, t - window + 1, stride) if t >= window else np.zeros(1, dtype=np.int64)
+            starts = window_starts(t, window, stride)
             pieces = [_frames(sample, int(a), min(int(a) + window, t)) for a in starts]
             scores, _ = self._run(pieces, need_scores=True)
             timelines.append(Timeline(sequence.name, t, int(window), int(stride), list(self.classes),

@@ -63,10 +63,10 @@ class Window:
 class Timeline:
     """Classes of a sliding window over one sequence.
 
-    Windows of `window` frames start at frames 0, stride, 2 * stride, ...: there are
-    floor((num_frames - window) / stride) + 1 of them, the last ending at or before the last frame (the
-    frames after it, fewer than `stride`, are in no window). A sequence shorter than `window` gets one window,
-    the whole sequence. Each window goes through the test pipeline as a sequence of its own.
+    Windows of `window` frames start at frames 0, stride, 2 * stride, ... (`window_starts`), and one more
+    window ends at the last frame when those leave frames after the last one uncovered: every frame is in a
+    window. A sequence shorter than `window` gets one window, the whole sequence. Each window goes through the
+    test pipeline as a sequence of its own.
 
     Attributes:
         input: the sequence's name.
@@ -99,16 +99,12 @@ class Timeline:
                 for a, b, k, p in zip(self.starts, self.ends, top, self.probabilities)]
 
     def frame_probabilities(self) -> np.ndarray:
-        """(num_frames, num_classes): each frame's mean probabilities over the windows that cover it; the
-        frames after the last window take the last window's."""
+        """(num_frames, num_classes): each frame's mean probabilities over the windows that cover it."""
         sums = np.zeros((self.num_frames, self.probabilities.shape[1]))
         counts = np.zeros(self.num_frames)
         for start, end, p in zip(self.starts, self.ends, self.probabilities):
             sums[start:end + 1] += p
             counts[start:end + 1] += 1
-        last = int(self.ends[-1])
-        sums[last + 1:] = self.probabilities[-1]
-        counts[last + 1:] = 1
         return sums / counts[:, None]
 
     def frame_labels(self) -> np.ndarray:
@@ -203,3 +199,12 @@ class Gallery:
                         break
             results.append(found)
         return results
+
+
+def window_starts(num_frames: int, window: int, stride: int) -> np.ndarray:
+    """First frames of a timeline's windows: 0, stride, 2 * stride, ... while a window fits, then one window
+    ending at the last frame if those leave frames uncovered; (0,) for a sequence shorter than `window`."""
+    if num_frames <= window:
+        return np.zeros(1, dtype=np.int64)
+    starts = np.arange(0, num_frames - window + 1, stride, dtype=np.int64)
+    return starts if starts[-1] + window == num_frames else np.append(starts, num_frames - window)
