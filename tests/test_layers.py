@@ -9,7 +9,8 @@ from pathlib import Path
 PACKAGE = Path(__file__).resolve().parents[1] / "src" / "aclnet"
 RANKS = {
     "errors": -1,
-    "fileio": 0, "plain_yaml": 0, "array_files": 0, "progress": 0,
+    "fileio": 0, "plain_yaml": 0, "progress": 0,
+    "array_files": 1,
     "skeleton": 1,
     "data": 2, "losses": 2, "models": 2,
     "config": 3,

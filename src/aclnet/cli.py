@@ -11,6 +11,7 @@ import os
 import shlex
 import sys
 import unicodedata
+import warnings
 from pathlib import Path
 
 from aclnet import __version__, plain_yaml
@@ -400,11 +401,26 @@ def printable(text: str) -> str:
     return "".join(c if c in "\n\t" or unicodedata.category(c)[0] != "C" else repr(c)[1:-1] for c in text)
 
 
+_WARNED: set[str] = set()
+
+
+def _plain_warning(message: Warning | str, category: type[Warning], filename: str, lineno: int,
+                   line: str | None = None) -> str:
+    """A warning as one line, without the source line Python shows by default, and once per run whichever
+    code raises it again (the test builds the model a second time)."""
+    text = printable(str(message))
+    if text in _WARNED:
+        return ""
+    _WARNED.add(text)
+    return f"aclnet: warning: {text}\n"
+
+
 def main(argv: list[str] | None = None) -> int:
     """Entry point of the `aclnet` command; returns the exit status."""
     parser = build_parser()
     argv = sys.argv[1:] if argv is None else argv
     args = parser.parse_args(argv)
+    warnings.formatwarning = _plain_warning
     if hasattr(args, "threads"):
         from aclnet.engine.distributed import set_threads
 
@@ -423,8 +439,11 @@ def main(argv: list[str] | None = None) -> int:
               file=sys.stderr)
         return 130
     except KeyboardInterrupt:
-        print(f"aclnet {args.command}: interrupted. A training run keeps the checkpoint of its last finished epoch "
-              f"({LATEST}); continue it with the same command and --resume", file=sys.stderr)
+        if args.command in ("train", "train-streams"):
+            print(f"aclnet {args.command}: interrupted. A training run keeps the checkpoint of its last finished "
+                  f"epoch ({LATEST}); continue it with the same command and --resume", file=sys.stderr)
+        else:  # every file is written atomically: an interrupted command leaves none half-written
+            print(f"aclnet {args.command}: interrupted; nothing was written that was not complete", file=sys.stderr)
         return 130
     except BrokenPipeError:  # e.g. `aclnet configs | head`: the reader has gone, nothing is wrong
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())

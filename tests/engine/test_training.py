@@ -253,3 +253,35 @@ def test_init_weights_start_a_second_stage_from_a_runs_weights(tmp_path):
     b = torch.load(second / "latest.pt", weights_only=True)["model"]
     trained = [k for k in a if k.startswith("backbone.") and a[k].is_floating_point() and "running" not in k]
     assert trained and all(torch.allclose(a[k], b[k], atol=1e-6) for k in trained)
+
+
+def test_resume_says_where_it_resumed_from(tmp_path, capsys):
+    run = tmp_path / "run"
+    _run(["train", "synthetic-j", "--work-dir", str(run), "--set", *QUICK, "optim.epochs=1"])
+    capsys.readouterr()
+    _run(["train", "synthetic-j", "--work-dir", str(run), "--resume", "--allow-change", "optim.epochs",
+          "--set", *QUICK, "optim.epochs=2"])
+    assert f"resumed from {run / 'latest.pt'} at the end of epoch 1 of 2" in capsys.readouterr().out
+
+
+def test_an_interrupted_command_other_than_training_says_nothing_half_written(tmp_path, monkeypatch, capsys):
+    from aclnet.data import formats
+
+    def interrupted(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(formats, "read_format", interrupted)
+    assert main(["prepare", "ntu", str(tmp_path), str(tmp_path / "out.pkl")]) == 130
+    err = capsys.readouterr().err
+    assert "aclnet prepare: interrupted; nothing was written that was not complete" in err and "--resume" not in err
+
+
+@pytest.mark.slow
+def test_warnings_are_one_plain_line_each(tmp_path):
+    settings = [*QUICK, "optim.epochs=1", "train.deterministic=false"]  # epochs 1: the inter loss never switches on
+    result = subprocess.run([sys.executable, "-m", "aclnet.cli", "train", "synthetic-j", "--work-dir",
+                             str(tmp_path / "run"), "--set", *settings], capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stderr
+    lines = [line for line in result.stderr.splitlines() if "never switches on" in line]
+    assert len(lines) == 1 and lines[0].startswith("aclnet: warning: loss.inter.start_epoch")
+    assert "warnings.warn" not in result.stderr and "UserWarning" not in result.stderr

@@ -125,7 +125,11 @@ def load_config(name_or_path: str | Path, overrides: list[str] | None = None) ->
             raw = _with_stream_steps(raw, stream_steps, modality, allowed, path.name)
         source = f"{path} (experiment {key})"
     elif key.endswith((".yaml", ".yml")):
-        path = require_readable(Path(key))
+        path = Path(key)
+        try:
+            require_readable(path)
+        except InputError as exc:
+            raise InputError(f"{path}: cannot read configuration ({str(exc).removeprefix(f'{path}: ')})") from None
         try:
             raw = plain_yaml.load(path.read_text(encoding="utf-8"))
         except OSError as exc:

@@ -79,6 +79,10 @@ def train(task: RunnableTask, work_dir: str | Path, *, resume: bool = False, for
         trainer, data = build_trainer(task, run, dist_info, device)
         if resume:
             trainer.resume(run.latest)
+            if dist_info.is_main:
+                where = (f"epoch {trainer.position.epoch}, step {trainer.position.step}" if trainer.position
+                         else f"the end of epoch {trainer.state.epoch}")
+                log(f"resumed from {run.latest} at {where} of {config.optim.epochs}")
         if dist_info.is_main:
             run.prepare(resume=resume, force=force)
             run.write_config(dump_config(config))
