@@ -212,7 +212,7 @@ def test_select_on_last_holds_nothing_out_and_tests_the_final_epoch(tmp_path):
 
 
 @pytest.mark.parametrize("bad", [["data.path=/nonexistent.pkl", "data.format=pyskl"], ["data.format=avi"],
-                                 ["model.backbone=stgcn"]])
+                                 ["model.backbone=stgcn", "model.embedding_input=topology"]])
 def test_bad_experiments_exit_2(tmp_path, bad, capsys):
     assert main(["train", "synthetic-j", "--work-dir", str(tmp_path / "r"), "--set", *QUICK, *bad]) == 2
     assert capsys.readouterr().err.strip()
