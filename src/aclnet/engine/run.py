@@ -6,6 +6,7 @@ the model and the evaluation, the loop does the rest (seeding, processes, run fo
 
 from __future__ import annotations
 
+import math
 import os
 import random
 from collections.abc import Callable
@@ -35,6 +36,32 @@ SELECTION = {"val": "validation split", "test": "test split (labelled: chosen on
 """How each `train.select_on` choice is labelled in test reports."""
 
 SampleTransform = Callable[[list[Sample]], list[Sample]]
+
+TRAIN_CHECK_SAMPLES = 256
+"""Training samples scored beside the test (enough to tell a model that fits from one that does not)."""
+
+
+def weak_run_warnings(task: RunnableTask, report: dict[str, Any], history: list[dict[str, Any]],
+                      num_classes: int) -> list[str]:
+    """One line for each sign that a run did not learn: a final training cross-entropy near ln C (what
+    guessing gives), a training score near chance, or one class predicted for nearly every test sample."""
+    found = []
+    chance_ce = math.log(max(num_classes, 2))
+    final_ce = history[-1].get("train_ce") if history else None
+    if final_ce is not None and final_ce > 0.8 * chance_ce:
+        found.append(f"the final training cross-entropy {final_ce:.2f} is near ln {num_classes} = {chance_ce:.2f}, "
+                     "what guessing gives: the model has barely learned (more epochs or a higher learning rate?)")
+    fitted = report.get(f"train_{task.primary_metric}")
+    if fitted is not None and fitted < 200.0 / max(num_classes, 2):
+        found.append(f"training {task.primary_metric} {fitted:.1f} % is under twice chance "
+                     f"({100.0 / num_classes:.1f} %): the model does not fit its own training data")
+    matrix = report.get("confusion_matrix")
+    if matrix is not None and num_classes >= 3:
+        predicted = np.asarray(matrix).sum(axis=0)
+        if predicted.sum() and predicted.max() >= 0.9 * predicted.sum():
+            found.append(f"one class is predicted for {100 * predicted.max() / predicted.sum():.0f} % of the test "
+                         "samples: the model collapsed to it")
+    return found
 
 
 def seed_everything(config: ExperimentConfig) -> None:
@@ -92,9 +119,13 @@ def train(task: RunnableTask, work_dir: str | Path, *, resume: bool = False, for
         state = trainer.fit()
         if not dist_info.is_main:
             return {}
-        report = test(task, run.tested_checkpoint(), scores_out=run.test_scores, data=data, force=True)
+        report = test(task, run.tested_checkpoint(), scores_out=run.test_scores, data=data, force=True,
+                      train_samples=TRAIN_CHECK_SAMPLES)
         report["selected_epoch"] = state.epoch if config.train.select_on == "last" else state.best_epoch
         report["loss_constants"] = trainer.loss_constants
+        report["warnings"] = weak_run_warnings(task, report, state.history, len(data.classes))
+        for warning in report["warnings"]:
+            log(f"warning: {warning}")
         with stop_on_write_error("the test report", run.test_report):
             run.write_report(report)
     return report
@@ -181,7 +212,7 @@ def inference_info(task: RunnableTask, data: TaskData) -> dict[str, Any]:
 
 def test(task: RunnableTask, checkpoint: Path, *, clips: int | None = None, scores_out: Path | None = None,
          data: TaskData | None = None, transform: SampleTransform | None = None,
-         force: bool = False) -> dict[str, Any]:
+         force: bool = False, train_samples: int = 0) -> dict[str, Any]:
     """Test a checkpoint on the task's test data with several clips.
 
     Args:
@@ -192,6 +223,8 @@ def test(task: RunnableTask, checkpoint: Path, *, clips: int | None = None, scor
         data: the task's data when already loaded.
         transform: applied to the test samples first (e.g. occluding a body part).
         force: replace `scores_out` if it exists.
+        train_samples: also score the model on up to this many training samples, spread over the training
+            data (`train_<primary metric>`; tasks with class scores): the test result beside what it fits.
     """
     config = task.config
     if scores_out is not None and scores_out.exists() and not force:
@@ -208,6 +241,10 @@ def test(task: RunnableTask, checkpoint: Path, *, clips: int | None = None, scor
     evaluation = task.evaluate(model, samples, pipeline, device)
     report = {"task": task.name, "checkpoint": str(checkpoint), "clips": clips, "samples": len(samples),
               **evaluation.metrics, **evaluation.details, "selection": SELECTION[config.train.select_on]}
+    if train_samples and task.output == "class_scores":
+        chosen = data.train[:: max(1, len(data.train) // train_samples)][:train_samples]
+        fitted = task.evaluate(model, chosen, pipeline, device).metrics
+        report[f"train_{task.primary_metric}"] = fitted[task.primary_metric]
     if scores_out is not None and evaluation.scores is not None:
         with stop_on_write_error("the test scores", scores_out):
             save_scores(scores_out, evaluation.sample_ids, evaluation.labels, evaluation.scores, data.classes)

@@ -8,6 +8,7 @@ read forks a new one. Where `fork` is not available the file is read in this pro
 
 from __future__ import annotations
 
+import faulthandler
 import multiprocessing
 import signal
 import struct
@@ -66,9 +67,11 @@ def _read(path: str) -> dict[str, Any] | str:
         return f"{type(exc).__name__}: {exc}"
 
 
-def _ignore_interrupts() -> None:
-    """Ctrl-C reaches the whole process group; the parent decides what it means."""
+def _start_worker() -> None:
+    """Ctrl-C reaches the whole process group, and the parent decides what it means; a crash is the parent's
+    to report (no fault handler dump from the worker)."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    faulthandler.disable()
 
 
 def read_mat(path: Path) -> dict[str, Any]:
@@ -80,7 +83,7 @@ def read_mat(path: Path) -> dict[str, Any]:
     else:
         if _worker is None:
             _worker = ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("fork"),
-                                          initializer=_ignore_interrupts)
+                                          initializer=_start_worker)
         try:
             result = _worker.submit(_read, str(path)).result()
         except BrokenProcessPool:
