@@ -13,6 +13,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import yaml
 
 from aclnet.analysis.report import add_report_parser, build_report, pick_samples
 from aclnet.cli import main
@@ -99,6 +100,9 @@ def test_action_report_with_baseline(runs, full_report):
     assert len(_images(section["families"])) == 1 and "family members (affinity weight)" in section["families"]
     assert len(_images(section["baseline"])) == 1 and "Accuracy by difficulty level" in section["baseline"]
     assert len(_images(section["tsne"])) == 1 and "Epochs 1, 2" in section["tsne"]
+    config = yaml.safe_load((runs["aclnet"] / "config.yaml").read_text())
+    for value in (config["optim"]["lr"], config["optim"]["weight_decay"]):  # exact, not rounded to 2 decimals
+        assert f"<td>{value}</td>" in section["configuration"]
     constants = report["loss_constants"]  # the constants the run resolved, not the configuration's unset values
     assert (f"K {constants['k']}, n_tau {constants['overlap_threshold']}, from epoch {constants['start_epoch']}"
             in section["configuration"]) and f"memory {constants['memory_size']})" in section["configuration"]

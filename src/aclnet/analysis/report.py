@@ -318,8 +318,9 @@ def section_config(run: RunInfo) -> Section:
             value = run.get(key)
             if value is None or value == {}:
                 continue
-            rows.append([label, value if not isinstance(value, (dict, list)) else yaml.safe_dump(
-                value, default_flow_style=True).strip()])
+            if isinstance(value, (dict, list)):
+                value = yaml.safe_dump(value, default_flow_style=True).strip()
+            rows.append([label, str(value)])  # settings exactly as configured (lr 0.025, not 0.03)
         rows.insert(next((i for i, r in enumerate(rows) if r[0] == "optimizer"), len(rows)), ["losses", _losses(run)])
         section.parts.append(_table(["setting", "value"], rows))
     test = [[label, run.report[key]] for label, key in (
