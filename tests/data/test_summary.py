@@ -6,6 +6,7 @@ import pickle
 from pathlib import Path
 
 import numpy as np
+import pytest
 
 from aclnet.data.annotations import read_annotations
 from aclnet.data.summary import summarize
@@ -23,3 +24,25 @@ def test_inspect_counts_real_persons_and_names_missing_split_entries(tmp_path: P
     text = summarize(sample_set, problems)
     assert "persons (with any non-zero joint): {1: 1, 2: 1}" in text
     assert "split 'train': 1 entries have no annotation, e.g. ['ghost']" in text
+
+
+@pytest.mark.parametrize(("joints", "channels", "layout", "others"), [
+    (20, 3, "kinect-sdk", "coco_new, msr-action3d, utd-mhad"),  # a 3D Kinect file, not the 2D coco_new
+    (20, 2, "coco_new", "kinect-sdk, msr-action3d, utd-mhad"),
+    (15, 3, "sbu", "florence3d"),
+    (18, 2, "openpose", None),  # the only 18-joint layout: nothing to list
+])
+def test_a_layout_is_guessed_from_joints_and_channels_and_the_alternatives_listed(
+        tmp_path, joints, channels, layout, others):
+    ann = [{"frame_dir": f"s{i}", "label": 0, "keypoint": np.full((1, 5, joints, channels), 0.5, np.float32)}
+           for i in range(2)]
+    path = tmp_path / "guess.pkl"
+    path.write_bytes(pickle.dumps({"split": {}, "annotations": ann}))
+    sample_set, problems = read_annotations(path)
+    first = summarize(sample_set, problems).splitlines()[0]
+    assert sample_set.layout == layout and first.startswith(f"layout: {layout}")
+    if others is None:
+        assert first == f"layout: {layout}"
+    else:
+        expected = f"a guess from {joints} joints x {channels} channels; other layouts with {joints} joints: {others}"
+        assert expected in first

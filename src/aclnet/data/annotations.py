@@ -91,7 +91,8 @@ def read_annotations(
                 raise SampleError(msg)
     annotated = {ann["frame_dir"] for ann in anns if isinstance(ann, dict) and isinstance(ann.get("frame_dir"), str)}
     clean_splits = _splits(splits, seen, source, skip_invalid, problems, annotated)
-    return SampleSet(samples, clean_splits, layout_name or _guess_layout(num_joints), classes), problems
+    channels = samples[0].keypoint.shape[3] if samples else None
+    return SampleSet(samples, clean_splits, layout_name or guess_layout(num_joints, channels), classes), problems
 
 
 DECODED_PER_BYTE = 16
@@ -137,8 +138,14 @@ def _splits(splits: dict[Any, Any], seen: set[str], source: str, skip_invalid: b
     return clean
 
 
-def _guess_layout(num_joints: int | None) -> str:
-    return {25: "nturgb+d", 17: "coco", 18: "openpose", 20: "coco_new"}.get(num_joints or 0, UNKNOWN_LAYOUT)
+def guess_layout(num_joints: int | None, channels: int | None) -> str:
+    """The built-in layout a file that names none most likely uses, from its joints and channels: 3D data
+    with 20 or 15 joints comes from a Kinect (v1, OpenNI), 2D with 20 from the COCO -> coco_new conversion.
+    A guess: `aclnet inspect` lists the other layouts with as many joints."""
+    three_d = channels == 3
+    table = {25: "nturgb+d", 17: "coco", 18: "openpose", 20: "kinect-sdk" if three_d else "coco_new",
+             15: "sbu" if three_d else UNKNOWN_LAYOUT}
+    return table.get(num_joints or 0, UNKNOWN_LAYOUT)
 
 
 def _sample_from_dict(ann: Any, k: int, source: str, keypoint_loader: Any) -> Sample:

@@ -12,7 +12,7 @@ from aclnet.data.sample import SampleSet
 def summarize(sample_set: SampleSet, problems: list[str]) -> str:
     """Text report of a sample set and of the invalid samples found while reading it."""
     samples = sample_set.samples
-    lines = [f"layout: {sample_set.layout}", f"samples: {len(samples)}"]
+    lines = [f"layout: {sample_set.layout}{_alternatives(sample_set)}", f"samples: {len(samples)}"]
     for name, ids in sample_set.splits.items():
         lines.append(f"  split {name}: {len(ids)}")
     labels = Counter(s.label for s in samples)
@@ -36,3 +36,18 @@ def summarize(sample_set: SampleSet, problems: list[str]) -> str:
     lines.append(f"invalid samples: {len(problems)}")
     lines += [f"  {p}" for p in problems]
     return "\n".join(lines)
+
+
+def _alternatives(sample_set: SampleSet) -> str:
+    """The other built-in layouts with as many joints, when there are any (the file's layout may be a guess)."""
+    from aclnet.skeleton import BUILTIN_LAYOUTS
+
+    if not sample_set.samples:
+        return ""
+    joints = sample_set.samples[0].keypoint.shape[2]
+    others = sorted(name for name, layout in BUILTIN_LAYOUTS.items()
+                    if layout.num_joints == joints and name != sample_set.layout)
+    if not others:
+        return ""
+    return (f" (unless the file names it, a guess from {joints} joints x {sample_set.samples[0].keypoint.shape[3]} "
+            f"channels; other layouts with {joints} joints: {', '.join(others)}: give --layout if it is one of them)")
