@@ -29,7 +29,6 @@ def test_inspect_counts_real_persons_and_names_missing_split_entries(tmp_path: P
 @pytest.mark.parametrize(("joints", "channels", "layout", "others"), [
     (20, 3, "kinect-sdk", "coco_new, msr-action3d, utd-mhad"),  # a 3D Kinect file, not the 2D coco_new
     (20, 2, "coco_new", "kinect-sdk, msr-action3d, utd-mhad"),
-    (15, 3, "sbu", "florence3d"),
     (18, 2, "openpose", None),  # the only 18-joint layout: nothing to list
 ])
 def test_a_layout_is_guessed_from_joints_and_channels_and_the_alternatives_listed(

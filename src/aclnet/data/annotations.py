@@ -140,12 +140,10 @@ def _splits(splits: dict[Any, Any], seen: set[str], source: str, skip_invalid: b
 
 def guess_layout(num_joints: int | None, channels: int | None) -> str:
     """The built-in layout a file that names none most likely uses, from its joints and channels: 3D data
-    with 20 or 15 joints comes from a Kinect (v1, OpenNI), 2D with 20 from the COCO -> coco_new conversion.
+    with 20 joints comes from a Kinect v1, 2D with 20 from the COCO -> coco_new conversion.
     A guess: `aclnet inspect` lists the other layouts with as many joints."""
-    three_d = channels == 3
-    table = {25: "nturgb+d", 17: "coco", 18: "openpose", 20: "kinect-sdk" if three_d else "coco_new",
-             15: "sbu" if three_d else UNKNOWN_LAYOUT}
-    return table.get(num_joints or 0, UNKNOWN_LAYOUT)
+    table = {25: "nturgb+d", 17: "coco", 18: "openpose", 20: "kinect-sdk" if channels == 3 else "coco_new"}
+    return table.get(num_joints or 0, UNKNOWN_LAYOUT)  # 15 joints (SBU, Florence 3D) must be named
 
 
 def _sample_from_dict(ann: Any, k: int, source: str, keypoint_loader: Any) -> Sample:
