@@ -475,13 +475,11 @@ def family_graph(rows: list[dict[str, Any]]) -> Figure:
                        edgecolors="black", linewidths=0.5)
     labels = _class_labels([row["name"] or str(row["class"]) for row in rows])
     fontsize = max(5, min(8, 500 // count))
-    for (x, y), angle, label in zip(xy, angles, labels):
-        degrees = np.degrees(angle) % 360
-        flip = 90 < degrees < 270
-        ax.text(1.09 * x, 1.09 * y, label[:36], fontsize=fontsize, rotation=degrees + 180 if flip else degrees,
-                rotation_mode="anchor", ha="right" if flip else "left", va="center")
-    fig.colorbar(nodes, ax=ax, fraction=0.035, pad=0.02, label="family size")
-    ax.set_xlim(-1.75, 1.75)
+    for (x, y), label in zip(xy, labels):  # upright labels: a rotated 6 reads as a 9, a 7 as an L
+        ax.text(1.09 * x, 1.09 * y, label[:36], fontsize=fontsize, ha="left" if x >= 0 else "right",
+                va="bottom" if y > 0.5 else "top" if y < -0.5 else "center")
+    fig.colorbar(nodes, ax=ax, orientation="horizontal", fraction=0.035, pad=0.02, label="family size")
+    ax.set_xlim(-2.4, 2.4)  # room for upright labels left and right of the circle
     ax.set_ylim(-1.75, 1.75)
     ax.set_aspect("equal")
     ax.axis("off")
