@@ -55,10 +55,7 @@ def read_npz(path: Path) -> dict[str, np.ndarray]:
     try:
         with zipfile.ZipFile(path) as archive:
             members = archive.infolist()
-            total = sum(m.file_size for m in members)
-            if total > MAX_EXPANSION * path.stat().st_size + SLACK:
-                raise InputError(f"{path}: its members expand to {total:,} bytes from {path.stat().st_size:,} "
-                                 f"(more than {MAX_EXPANSION}-fold: a zip bomb?)")
+            _check_expansion(path, members, "")
             for member in members:
                 with archive.open(member) as handle:
                     declared = _declared_bytes(handle, f"{path}: {member.filename}")
@@ -79,12 +76,18 @@ def check_zip_expansion(path: Path, what: str) -> None:
         return
     try:
         with zipfile.ZipFile(path) as archive:
-            total = sum(m.file_size for m in archive.infolist())
+            members = archive.infolist()
     except (OSError, zipfile.BadZipFile, zipfile.LargeZipFile) as exc:
         raise InputError(f"{path}: not a readable {what} ({type(exc).__name__}: {exc})") from None
-    if total > MAX_EXPANSION * path.stat().st_size + SLACK:
-        raise InputError(f"{path}: not a readable {what}: its members expand to {total:,} bytes from "
-                         f"{path.stat().st_size:,} (more than {MAX_EXPANSION}-fold: a zip bomb?)")
+    _check_expansion(path, members, f"not a readable {what}: ")
+
+
+def _check_expansion(path: Path, members: list[zipfile.ZipInfo], prefix: str) -> None:
+    """Refuse an archive whose members expand beyond `MAX_EXPANSION` times its size."""
+    total, size = sum(m.file_size for m in members), path.stat().st_size
+    if total > MAX_EXPANSION * size + SLACK:
+        raise InputError(f"{path}: {prefix}its members expand to {total:,} bytes from {size:,} "
+                         f"(more than {MAX_EXPANSION}-fold: a zip bomb?)")
 
 
 

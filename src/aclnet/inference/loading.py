@@ -37,7 +37,14 @@ from aclnet.engine.run_folder import resolve_checkpoint
 from aclnet.engine.seam import TaskOutput
 from aclnet.errors import InputError
 from aclnet.inference.inputs import InputSequence, as_sequences, check_sequence
-from aclnet.inference.results import ClassScore, Gallery, Prediction, Timeline, window_starts
+from aclnet.inference.results import (
+    ClassScore,
+    Gallery,
+    Prediction,
+    Timeline,
+    require_whole_number,
+    window_starts,
+)
 from aclnet.models.skeleton_model import SkeletonModel
 from aclnet.progress import Progress
 from aclnet.skeleton import Layout
@@ -150,8 +157,7 @@ class LoadedModel:
         Raises:
             InputError: bad input, or a model without classifier (use `embed`).
         """
-        if isinstance(top_k, bool) or not isinstance(top_k, int | np.integer) or top_k < 1:
-            raise InputError(f"top_k must be a whole number >= 1, got {top_k!r}")
+        require_whole_number("top_k", top_k)
         sequences = self.sequences(inputs, format=format)
         scores, _ = self._run([s.sample for s in sequences], need_scores=True)
         k = min(top_k, len(self.classes))
@@ -200,8 +206,7 @@ class LoadedModel:
             (one window, the whole sequence, when T < window).
         """
         for option, value in (("window", window), ("stride", stride)):
-            if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
-                raise InputError(f"{option} must be a whole number >= 1, got {value!r}")
+            require_whole_number(option, value)
         timelines = []
         for sequence in self.sequences(inputs, format=format):
             sample = sequence.sample

@@ -180,8 +180,7 @@ class Gallery:
             top_k: identities per probe; each identity counts once, at its nearest gallery sequence
                 (ties: the earlier gallery sequence).
         """
-        if isinstance(top_k, bool) or not isinstance(top_k, int | np.integer) or top_k < 1:
-            raise InputError(f"top_k must be a whole number >= 1, got {top_k!r}")
+        require_whole_number("top_k", top_k)
         probes = np.asarray(embeddings, dtype=np.float64)
         if probes.ndim != 2 or probes.shape[1] != self.embeddings.shape[1]:
             raise InputError(f"the probes' embeddings have shape {probes.shape}, the gallery's "
@@ -208,3 +207,9 @@ def window_starts(num_frames: int, window: int, stride: int) -> np.ndarray:
         return np.zeros(1, dtype=np.int64)
     starts = np.arange(0, num_frames - window + 1, stride, dtype=np.int64)
     return starts if starts[-1] + window == num_frames else np.append(starts, num_frames - window)
+
+
+def require_whole_number(name: str, value: object) -> None:
+    """Refuse what is not a whole number >= 1 (`top_k`, `window`, `stride`; a bool is not a number here)."""
+    if isinstance(value, bool) or not isinstance(value, int | np.integer) or value < 1:
+        raise InputError(f"{name} must be a whole number >= 1, got {value!r}")
