@@ -32,20 +32,11 @@ is someone else (PsyMo: the first frames of a few view-0 walks, before the walke
 Output: keypoint (1, T, 17, 2) float32 pixels, score (1, T, 17), layout `coco`; `img_shape` is the
 `img_shape` option ((height, width) of the video) or None.
 
-Meta from the file name: `name_pattern` is a regular expression with named groups, matched against the
-whole file stem; every named group that matched goes into `meta` (ASCII digits become ints), e.g.
-`subject`, `condition`, `view`, `sequence`, `direction`, `run`. `name_pattern="psymo"` selects PsyMo's
-names `<ID:03d>_<view>_<direction>_<run>_<variation>` (direction and run 0 or 1): meta subject (int),
-view (int degrees), direction, run, condition (the variation: nm, bg, cl, ph, txt, wsf, wss) and
-sequence = direction * 2 + run + 1, a 1-based number unique within (subject, condition, view)
-(`nm`: 1-4, the other variations: 1 and 3). Without a pattern the meta holds only `ambiguous_frames`.
-A name that does not match the pattern is an error naming the file and the pattern.
-
-Labels: when the pattern has a `subject` group, label = index of the subject among the sorted distinct
-subjects read (numbers in numeric order), classes = the subjects as written in the names (PsyMo: "000",
-"001", ...). Otherwise samples are labelled by the folder that holds them: classes = the sorted distinct
-relative folder paths, "." for files directly in the source folder or a single file (PsyMo's `<ID>/`
-folders give the identities).
+Meta and labels from the file name: the `name_pattern` option (`aclnet.data.formats.file_names`), e.g.
+`name_pattern="psymo"` for PsyMo's names (meta subject, view, direction, run, condition, sequence; PsyMo's
+variations: nm, bg, cl, ph, txt, wsf, wss; `nm` has sequences 1-4, the others 1 and 3). Without a pattern the
+meta holds only `ambiguous_frames`, and samples are labelled by their folder (PsyMo's `<ID>/` folders give the
+identities).
 Splits: one split `all` with every sample; protocols select samples by meta fields elsewhere.
 
 Errors name the file (and the detection index): not JSON (or nested too deeply), not a list, no
@@ -61,12 +52,19 @@ import json
 import logging
 import math
 import re
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from aclnet.data.formats.file_names import (
+    NamedFile,
+    NamePattern,
+    compile_pattern,
+    label_files,
+    meta_from_name,
+    named_file,
+)
 from aclnet.data.sample import Sample, SampleSet, validate_sample
 from aclnet.errors import InputError
 
@@ -74,36 +72,9 @@ logger = logging.getLogger(__name__)
 
 NUM_JOINTS = 17
 NUM_VALUES = 3 * NUM_JOINTS
-PSYMO_PATTERN = (
-    r"(?P<subject>\d+)_(?P<view>\d+)_(?P<direction>[01])_(?P<run>[01])_(?P<condition>[A-Za-z]+)"
-)
-# Keys of the annotation dict a sample is written to (meta fields are merged into it) and our own field.
-RESERVED_GROUPS = frozenset({
-    "frame_dir", "label", "total_frames", "keypoint", "keypoint_score", "img_shape", "original_shape",
-    "ambiguous_frames",
-})
 _NUMBER_TYPES = frozenset({int, float})  # exact types: bool is not a number here
 _FLOAT32_MAX = float(np.finfo(np.float32).max)
 _FRAME = re.compile(r"(?<!\d)(\d{1,18})(?:\.[A-Za-z0-9]*)?\Z")  # digits ending the name, before its extension
-
-
-@dataclass
-class _NamePattern:
-    regex: re.Pattern[str]
-    psymo: bool
-
-    @property
-    def has_subject(self) -> bool:
-        return "subject" in self.regex.groupindex
-
-
-@dataclass
-class _Sequence:
-    sample: Sample
-    source: Path
-    folder: str
-    subject_text: str | None = None
-    subject_key: tuple[int, int, str] | None = field(default=None)
 
 
 def read(
@@ -117,9 +88,9 @@ def read(
     source = Path(source)
     if not source.exists():
         raise InputError(f"{source}: no such file or folder")
-    pattern = _compile(name_pattern)
+    pattern = compile_pattern(name_pattern)
     shape = _img_shape(img_shape)
-    sequences: list[_Sequence] = []
+    sequences: list[NamedFile] = []
     skipped: list[tuple[str, str]] = []
     for path, sample_id, folder in _files(source):
         try:
@@ -135,7 +106,7 @@ def read(
         )
     if not sequences:
         raise InputError(f"{source}: no valid pose file (all {len(skipped)} skipped); first problem: {skipped[0][1]}")
-    classes = _label(sequences, pattern)
+    classes = label_files(sequences, pattern)
     samples = [s.sample for s in sequences]
     frames = sum(s.num_frames for s in samples)
     ambiguous = sum(int(s.meta["ambiguous_frames"]) for s in samples)
@@ -145,23 +116,6 @@ def read(
         source, len(samples), frames, ambiguous,
     )
     return SampleSet(samples, {"all": [s.sample_id for s in samples]}, "coco", classes)
-
-
-def _compile(name_pattern: Any) -> _NamePattern | None:
-    if name_pattern is None:
-        return None
-    if not isinstance(name_pattern, str):
-        raise InputError(f"name_pattern must be a regular expression or 'psymo', got {name_pattern!r}")
-    psymo = name_pattern == "psymo"
-    text = PSYMO_PATTERN if psymo else name_pattern
-    try:
-        regex = re.compile(text)
-    except re.error as exc:
-        raise InputError(f"name_pattern {name_pattern!r} is not a regular expression: {exc}") from exc
-    reserved = sorted(RESERVED_GROUPS & set(regex.groupindex))
-    if reserved:
-        raise InputError(f"name_pattern {name_pattern!r}: group names {reserved} are reserved")
-    return _NamePattern(regex, psymo)
 
 
 def _img_shape(img_shape: Any) -> tuple[int, int] | None:
@@ -188,41 +142,16 @@ def _files(source: Path) -> list[tuple[Path, str, str]]:
 
 
 def _read_file(
-    path: Path, sample_id: str, folder: str, pattern: _NamePattern | None, img_shape: tuple[int, int] | None
-) -> _Sequence:
-    meta, subject_text = _meta(path, pattern)
+    path: Path, sample_id: str, folder: str, pattern: NamePattern | None, img_shape: tuple[int, int] | None
+) -> NamedFile:
+    meta, subject_text = meta_from_name(path, pattern)
     values, frame_numbers, det_score = _detections(path, _load(path))
     keep, ambiguous = _track(values, frame_numbers, det_score)
     joints = values[keep].reshape(len(keep), NUM_JOINTS, 3).astype(np.float32)
     meta["ambiguous_frames"] = ambiguous
     sample = Sample(sample_id, joints[None, ..., :2], 0, score=joints[None, ..., 2], img_shape=img_shape, meta=meta)
     validate_sample(sample, str(path), num_joints=NUM_JOINTS)
-    sequence = _Sequence(sample, path, folder, subject_text)
-    if subject_text is not None:
-        subject = meta["subject"]
-        sequence.subject_key = (0, subject, "") if isinstance(subject, int) else (1, 0, str(subject))
-    return sequence
-
-
-def _meta(path: Path, pattern: _NamePattern | None) -> tuple[dict[str, int | str], str | None]:
-    """Meta fields from the file stem, and the subject as written (None without a subject group)."""
-    if pattern is None:
-        return {}, None
-    match = pattern.regex.fullmatch(path.stem)
-    if match is None:
-        shown = "psymo" if pattern.psymo else pattern.regex.pattern
-        raise InputError(f"{path}: file name '{path.stem}' does not match name_pattern '{shown}'")
-    meta: dict[str, int | str] = {
-        key: int(text) if text.isascii() and text.isdigit() else text
-        for key, text in match.groupdict().items()
-        if text is not None
-    }
-    if pattern.psymo:
-        meta["sequence"] = int(meta["direction"]) * 2 + int(meta["run"]) + 1
-    subject_text = match.group("subject") if pattern.has_subject else None
-    if pattern.has_subject and subject_text is None:
-        raise InputError(f"{path}: the 'subject' group of name_pattern '{pattern.regex.pattern}' did not match")
-    return meta, subject_text
+    return named_file(sample, folder, subject_text)
 
 
 def _load(path: Path) -> Any:
@@ -358,22 +287,3 @@ def _centres(values: np.ndarray) -> np.ndarray:
     total = weight.sum(axis=1, keepdims=True)
     weighted = (joints[..., :2] * weight[..., None]).sum(axis=1) / np.where(total > 0, total, 1.0)
     return np.where(total > 0, weighted, joints[..., :2].mean(axis=1))
-
-
-def _label(sequences: list[_Sequence], pattern: _NamePattern | None) -> list[str]:
-    """Set each sample's label; return the class names."""
-    if pattern is not None and pattern.has_subject:
-        names: dict[tuple[int, int, str], str] = {}
-        for s in sequences:
-            assert s.subject_key is not None and s.subject_text is not None
-            names.setdefault(s.subject_key, s.subject_text)
-        keys = sorted(names)
-        index = {key: i for i, key in enumerate(keys)}
-        for s in sequences:
-            s.sample.label = index[s.subject_key]  # type: ignore[index]
-        return [names[key] for key in keys]
-    folders = sorted({s.folder for s in sequences})
-    index_of = {name: i for i, name in enumerate(folders)}
-    for s in sequences:
-        s.sample.label = index_of[s.folder]
-    return folders
