@@ -28,7 +28,9 @@ def test_ntu_tables_match_pyskl_conventions():
 @pytest.mark.parametrize("name", sorted(BUILTIN_LAYOUTS))
 def test_builtin_layouts_are_trees_with_all_parts(name):
     layout = BUILTIN_LAYOUTS[name]
-    loops = {"coco-gaitgraph": 2}.get(name, 0)  # GaitGraph's graph closes the shoulders' and the hips' loops
+    # GaitGraph's graph closes the shoulders' and the hips' loops; BlazePose's closes seven (torso, mouth, the
+    # hands' and the feet's triangles, the shoulders through the nose).
+    loops = {"coco-gaitgraph": 2, "blazepose": 7}.get(name, 0)
     assert len(layout.edges) == layout.num_joints - 1 + loops  # a spanning tree (plus the loops)
     assert set(layout.parts) == set(PART_NAMES)
     for v in range(layout.num_joints):
@@ -108,3 +110,22 @@ def test_spatial_adjacency_by_hand():
     np.testing.assert_allclose(norm, expected, rtol=1e-6)
     rand = adjacency.random_graphs(25, 8, 0.04, 0.02, seed=0)
     assert rand.shape == (8, 25, 25) and abs(rand.mean() - 0.04) < 0.005
+
+
+def test_blazepose_to_coco_picks_the_same_17_points_with_the_same_sides():
+    from aclnet.skeleton.builtin import BLAZEPOSE_TO_COCO
+
+    # MediaPipe's PoseLandmark numbers of nose, eyes, ears, shoulders, elbows, wrists, hips, knees, ankles.
+    assert BLAZEPOSE_TO_COCO == (0, 2, 5, 7, 8, 11, 12, 13, 14, 15, 16, 23, 24, 25, 26, 27, 28)
+    blaze, coco = BUILTIN_LAYOUTS["blazepose"], BUILTIN_LAYOUTS["coco"]
+    assert [blaze.joint_names[i] for i in BLAZEPOSE_TO_COCO] == list(coco.joint_names)
+    # Mirroring then mapping equals mapping then mirroring: the sides agree.
+    assert [blaze.flip_index[i] for i in BLAZEPOSE_TO_COCO] == [BLAZEPOSE_TO_COCO[j] for j in coco.flip_index]
+
+
+def test_every_builtin_layout_says_which_side_is_left():
+    from aclnet.skeleton.builtin import LEFT_SIDE
+
+    assert set(LEFT_SIDE) == set(BUILTIN_LAYOUTS)
+    assert "own left" in LEFT_SIDE["blazepose"] and "own left" in LEFT_SIDE["coco"]
+    assert "mirror" in LEFT_SIDE["nturgb+d"]

@@ -20,11 +20,12 @@ Files of the dataset formats (`aclnet.data.formats.FORMATS`) are read by their `
 given, or guessed. Guessing: `.skeleton` -> ntu; `.pkl`/`.pickle` -> pyskl; `.json` -> pose-json when the
 file is a JSON list (of detections), kinetics-json when it is an object with `data`; `.csv` -> casia-b
 when its first data cell is a CASIA-B image name (`.../sss-cc-nn-vvv/...`), else a plain array;
-`.npy`/`.npz`/`.txt` -> plain array. A folder is guessed from the files in it (and, for JSON, below it):
-`.skeleton` files -> ntu, JSON files -> as one of them, CASIA-B CSVs -> casia-b, plain-array files -> each
-read as a plain array (`.txt` files only when their first line is numbers: a README is no data). Anything
-else (a folder of mixed or unknown files, a JSON of another shape, the `.mat` datasets) asks for the format
-by name.
+`.npy`/`.npz`/`.txt` -> plain array; a video (`.mp4`, `.avi`, `.mov`, ...) -> video, through the pose estimator
+in the model's layout (`aclnet.data.formats.video.model_options`). A folder is guessed from the files in it
+(and, for JSON, below it): `.skeleton` files -> ntu, JSON files -> as one of them, CASIA-B CSVs -> casia-b,
+videos -> video, plain-array files -> each read as a plain array (`.txt` files only when their first line
+is numbers: a README is no data). Anything else (a folder of mixed or unknown files, a JSON of another shape,
+the `.mat` datasets) asks for the format by name.
 
 Checks against the model (`check_sequence`), each an `InputError` naming the input, the expected and the
 given shape: the joint count must be the layout's; the channels must be the model's (2 for x, y; 3 for
@@ -51,6 +52,7 @@ import numpy as np
 from aclnet.array_files import read_npy, read_npz
 from aclnet.data.checks import plain_number
 from aclnet.data.sample import MAX_COORDINATE, Sample, SampleSet
+from aclnet.data.video_frames import is_video
 from aclnet.errors import InputError
 from aclnet.fileio import require_readable
 from aclnet.progress import Progress
@@ -59,6 +61,7 @@ from aclnet.skeleton import Layout
 ARRAY_FORMAT = "array"
 """The format name of plain arrays (`.npy`, `.npz`, `.csv`, `.txt`)."""
 ARRAY_SUFFIXES = (".npy", ".npz", ".csv", ".txt")
+VIDEO_FORMAT = "video"
 _CASIA_NAME = re.compile(r"\d{3}-(nm|bg|cl)-\d{2}-\d{3}")
 _CELLS = re.compile(r"[,;\s]+")
 
@@ -89,13 +92,15 @@ class InputSequence:
 
 
 def read_inputs(source: str | Path, *, format: str | None = None, num_joints: int | None = None,
-                **options: Any) -> list[InputSequence]:
+                channels: int | None = None, **options: Any) -> list[InputSequence]:
     """The sequences in a file or folder.
 
     Args:
         source: a file or folder (see the module docstring for what is read and how the format is guessed).
         format: a format name of `aclnet.data.formats.FORMATS`, or `array`; None guesses it.
-        num_joints: joints per frame, needed for `.csv`/`.txt` rows (the model layout's joint count).
+        num_joints: joints per frame, needed for `.csv`/`.txt` rows (the model layout's joint count); for videos
+            it picks the layout (`aclnet.data.formats.video.model_options`).
+        channels: coordinates per joint the model takes; for videos it picks pixels (2) or world coordinates (3).
         **options: options of the format's reader (e.g. `img_shape` for pose-json).
 
     Returns:
@@ -123,6 +128,10 @@ def read_inputs(source: str | Path, *, format: str | None = None, num_joints: in
         return sequences
     if name not in FORMATS:
         raise InputError(f"unknown format '{name}'; valid formats are {', '.join([ARRAY_FORMAT, *FORMATS])}")
+    if name == VIDEO_FORMAT and num_joints is not None and not options:
+        from aclnet.data.formats.video import model_options
+
+        options = model_options(num_joints, channels)
     return sequences_of(read_format(name, path, **options), source=str(path), format=name)
 
 
@@ -161,6 +170,8 @@ def guess_format(path: Path) -> str:
             return "casia-b"
         if suffix in ARRAY_SUFFIXES:
             return ARRAY_FORMAT
+        if is_video(path):
+            return VIDEO_FORMAT
         raise InputError(f"{path}: cannot guess the format of a '{suffix or 'suffix-less'}' file; {ask}")
     files = [p for p in path.iterdir() if p.is_file() and not p.name.startswith(".")]
     suffixes = sorted({p.suffix.lower() for p in files})
@@ -176,6 +187,8 @@ def guess_format(path: Path) -> str:
             kinds.add("casia-b")
         elif next(_array_files(path), None) is not None:
             kinds.add(ARRAY_FORMAT)
+        if any(is_video(p) for p in files):
+            kinds.add(VIDEO_FORMAT)
     if len(kinds) == 1:
         return kinds.pop()
     found = ", ".join(suffixes) or "no files"
@@ -319,14 +332,16 @@ def array_sample(array: Any, name: str) -> Sample:
     return Sample(name, keypoint, 0)  # the shape is checked, and (T, V, C) gets its person axis, in check_sequence
 
 
-def as_sequences(inputs: Any, *, format: str | None = None, num_joints: int | None = None) -> list[InputSequence]:
+def as_sequences(inputs: Any, *, format: str | None = None, num_joints: int | None = None,
+                 channels: int | None = None) -> list[InputSequence]:
     """Anything the API takes as `inputs`, as a list of sequences.
 
     Args:
         inputs: an array (T, V, C) or (M, T, V, C) (numpy or torch), a `Sample`, an `InputSequence`, a path
             (str or Path; may hold several sequences), or a list/tuple of these (arrays of different lengths).
         format: the format of the paths (None: guessed).
-        num_joints: joints per frame for `.csv`/`.txt` files.
+        num_joints: joints per frame for `.csv`/`.txt` files, and the layout of videos.
+        channels: coordinates per joint, for videos (2: pixels, 3: world coordinates).
     """
     items: Iterable[Any] = inputs if isinstance(inputs, (list, tuple)) else [inputs]
     sequences: list[InputSequence] = []
@@ -337,7 +352,7 @@ def as_sequences(inputs: Any, *, format: str | None = None, num_joints: int | No
             identity = item.meta.get("subject", item.label)
             sequences.append(InputSequence(item.sample_id, item, str(identity)))
         elif isinstance(item, (str, Path)):
-            sequences += read_inputs(item, format=format, num_joints=num_joints)
+            sequences += read_inputs(item, format=format, num_joints=num_joints, channels=channels)
         else:
             name = f"input[{position}]"
             sequences.append(InputSequence(name, array_sample(item, name)))
@@ -387,7 +402,7 @@ def check_sequence(sequence: InputSequence, layout: Layout, keypoint_channels: i
     if joints != v:
         raise InputError(f"{where}: {joints} joints, but the model's layout '{layout.name}' has {v} joints: expected "
                          f"{expected}; given shape {given}")
-    if sequence.layout is not None and sequence.layout != layout.name:
+    if sequence.layout is not None and not _same_joints(sequence.layout, layout):
         warnings.warn(f"{where}: the file's layout is '{sequence.layout}', the model's '{layout.name}' (same joint "
                       "count): check that the joint orders agree", stacklevel=2)
     score = sample.score
@@ -424,6 +439,16 @@ def check_sequence(sequence: InputSequence, layout: Layout, keypoint_channels: i
         raise InputError(f"{where}: every frame is all zeros (given shape {given}): no joint position to "
                          "classify; missing joints are zeros, but some joint of some frame must be given")
     return replace(sample, keypoint=keypoint, score=score, meta=dict(sample.meta))
+
+
+def _same_joints(file_layout: str, layout: Layout) -> bool:
+    """Whether a file's layout has the model layout's joints in its order: compared by joint names when the
+    file's layout is a built-in one (COCO-17 data runs on a `coco-gaitgraph` model), else by name."""
+    from aclnet.skeleton import BUILTIN_LAYOUTS
+
+    if file_layout in BUILTIN_LAYOUTS:
+        return BUILTIN_LAYOUTS[file_layout].joint_names == layout.joint_names
+    return file_layout == layout.name
 
 
 def _check_finite(array: np.ndarray, where: str, what: str) -> None:

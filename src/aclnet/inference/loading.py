@@ -135,7 +135,7 @@ class LoadedModel:
         Raises:
             InputError: input that cannot be read or does not fit the model (names expected and given shapes).
         """
-        read = as_sequences(inputs, format=format, num_joints=self.layout.num_joints)
+        read = as_sequences(inputs, format=format, num_joints=self.layout.num_joints, channels=self.keypoint_channels)
         return [InputSequence(s.name, check_sequence(s, self.layout, self.keypoint_channels, self.has_score),
                               s.identity) for s in read]
 

@@ -3,6 +3,7 @@
     aclnet predict CHECKPOINT INPUT... [--format F] [--top-k K] [--out FILE] [--force]
     aclnet predict CHECKPOINT INPUT... --window N [--stride S] [--out FILE.csv|.json]
     aclnet predict GAIT_CHECKPOINT INPUT... [--gallery FILE] [--out FILE.json|.csv|.npz]
+    aclnet predict CHECKPOINT VIDEO [--window N] --overlay OUT.mp4|.gif
 
 An action checkpoint prints each input's top-k classes with probabilities (`--out` .json or .csv). With
 `--window N` it classifies a window of N frames every S frames (default S = N // 2) of each sequence and
@@ -11,8 +12,10 @@ end_frame (included), class, probability) and a plot beside it (same name, `.png
 re-identification checkpoint prints each input's embedding dimension and norm (`--out` .json or .csv: the
 L2-normalised embeddings; `.npz`: a gallery file of embeddings, identities and names); with `--gallery` (such
 an `.npz`, or a file or folder of gallery sequences whose identities are their samples' classes) it prints the
-nearest top-k identities with their distances. Inputs and their rules: `aclnet.inference.inputs`. Existing output files
-are replaced only with `--force`. Handlers raise InputError for bad input; the main CLI turns it into exit 2.
+nearest top-k identities with their distances. Videos are inputs too (through BlazePose, in the model's layout);
+`--overlay` draws the skeleton and the answer on one video's frames. Inputs and their rules:
+`aclnet.inference.inputs`. Existing output files are replaced only with `--force`. Handlers raise InputError
+for bad input; the main CLI turns it into exit 2.
 """
 
 from __future__ import annotations
@@ -23,6 +26,7 @@ import json
 import sys
 import zipfile
 from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -56,6 +60,9 @@ def add_predict_parser(subparsers: argparse._SubParsersAction) -> argparse.Argum
     parser.add_argument("--stride", type=int, metavar="S", help="frames between windows (default N // 2)")
     parser.add_argument("--gallery", metavar="FILE",
                         help="gait/re-ID: match against this gallery (.npz from `predict --out`, or sequences)")
+    parser.add_argument("--overlay", metavar="FILE",
+                        help="one video input: write its frames with the skeleton and the prediction (or timeline) "
+                             "drawn on them, .mp4 or .gif")
     parser.add_argument("--force", action="store_true", help="replace --out (and its plot) if it exists")
     parser.set_defaults(run=cmd_predict)
     return parser
@@ -90,7 +97,8 @@ def cmd_predict(args: argparse.Namespace) -> None:
         for target in targets:
             if target.exists() and not args.force:
                 raise InputError(f"{target}: already exists; pass --force to replace it")
-    sequences = model.sequences(list(args.inputs), format=args.format)
+    overlay = _Overlay.start(args, model) if args.overlay else None
+    sequences = overlay.sequences if overlay else model.sequences(list(args.inputs), format=args.format)
     _note_short(model, sequences, args.window)
     if args.window is not None:
         stride = args.stride or max(1, args.window // 2)
@@ -100,6 +108,9 @@ def cmd_predict(args: argparse.Namespace) -> None:
             write_timelines(timelines, out)
             plot = plot_timelines(timelines, out.with_suffix(".png"))
             print(f"wrote {out} and {plot}")
+        if overlay:
+            frames = timelines[0].frame_probabilities()
+            overlay.finish([f"{timelines[0].classes[k]} {p[k]:.2f}" for p, k in zip(frames, frames.argmax(1))])
         return
     if not embeds:
         predictions = model.predict(sequences, top_k=args.top_k)
@@ -107,6 +118,9 @@ def cmd_predict(args: argparse.Namespace) -> None:
         if out is not None:
             write_predictions(predictions, out, model)
             print(f"wrote {out}")
+        if overlay:
+            top = predictions[0].top_k[0]
+            overlay.finish([f"{top.name} {top.probability:.2f}"] * overlay.poses.num_frames)
         return
     features = model.embed(sequences, normalize=False)
     embeddings = normalised_rows(features)
@@ -117,6 +131,8 @@ def cmd_predict(args: argparse.Namespace) -> None:
             identities = [s.identity or s.name for s in sequences]
             write_embeddings(names, identities, embeddings, out, model)
             print(f"wrote {out}")
+        if overlay:
+            overlay.finish([""] * overlay.poses.num_frames)
         return
     gallery_path = Path(args.gallery)
     if gallery_path.suffix.lower() == ".npz" and _holds_embeddings(gallery_path):
@@ -128,6 +144,47 @@ def cmd_predict(args: argparse.Namespace) -> None:
     if out is not None:
         write_matches(names, matches, out)
         print(f"wrote {out}")
+    if overlay:
+        nearest = matches[0][0]
+        overlay.finish([f"{nearest.identity} (distance {nearest.distance:.2f})"] * overlay.poses.num_frames)
+
+
+@dataclass
+class _Overlay:
+    """The one video of `--overlay`: its poses (kept for drawing), the layout they were read in, the sequence."""
+
+    path: Path
+    poses: Any
+    layout: str
+    sequences: list[Any]
+
+    @classmethod
+    def start(cls, args: argparse.Namespace, model: Any) -> _Overlay:
+        """Check `--overlay` and its input, then read the video's poses (once: for the model and the drawing)."""
+        from aclnet.data.formats.video import model_options, video_sample
+        from aclnet.data.pose_estimator import extract_poses
+        from aclnet.data.video_frames import VIDEO_SUFFIXES, is_video
+        from aclnet.inference.inputs import InputSequence
+        from aclnet.inference.overlay import check_overlay_path
+
+        path = Path(args.overlay)
+        check_overlay_path(path, args.force)
+        video = Path(args.inputs[0])
+        if len(args.inputs) != 1 or not is_video(video) or args.format not in (None, "video"):
+            raise InputError(f"--overlay draws on one video: give one video file ({', '.join(VIDEO_SUFFIXES)}) as "
+                             f"the only input, got {' '.join(args.inputs)}")
+        options = model_options(model.layout.num_joints, model.keypoint_channels)
+        poses = extract_poses(video)
+        print(f"{video}: {poses.num_frames} frames, {poses.frames_without_person} without a person", file=sys.stderr)
+        sample = video_sample(poses, video.stem, **options)
+        return cls(path, poses, options["layout"], model.sequences([InputSequence(video.name, sample)]))
+
+    def finish(self, labels: list[str]) -> None:
+        """Draw the skeleton and one label per frame on the video's frames and write the overlay."""
+        from aclnet.inference.overlay import write_overlay
+
+        write_overlay(self.poses, self.layout, labels, self.path)
+        print(f"wrote {self.path}")
 
 
 def _check_numbers(args: argparse.Namespace) -> None:

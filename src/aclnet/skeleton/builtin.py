@@ -151,6 +151,56 @@ OPENNI15_PARTS = {
 }
 
 
+# BlazePose (MediaPipe Pose), 33 landmarks in its order; its `POSE_CONNECTIONS`, plus the mouth corners and the
+# shoulders linked to the nose (MediaPipe draws the face apart from the body; a graph must be connected).
+BLAZEPOSE_JOINTS = [
+    "nose", "left_eye_inner", "left_eye", "left_eye_outer", "right_eye_inner", "right_eye", "right_eye_outer",
+    "left_ear", "right_ear", "left_mouth", "right_mouth",
+    "left_shoulder", "right_shoulder", "left_elbow", "right_elbow", "left_wrist", "right_wrist",
+    "left_pinky", "right_pinky", "left_index", "right_index", "left_thumb", "right_thumb",
+    "left_hip", "right_hip", "left_knee", "right_knee", "left_ankle", "right_ankle",
+    "left_heel", "right_heel", "left_foot_index", "right_foot_index",
+]
+BLAZEPOSE_EDGES = [
+    (0, 1), (1, 2), (2, 3), (3, 7), (0, 4), (4, 5), (5, 6), (6, 8), (9, 10), (9, 0), (10, 0),
+    (11, 12), (11, 13), (13, 15), (15, 17), (15, 19), (15, 21), (17, 19), (12, 14), (14, 16), (16, 18),
+    (16, 20), (16, 22), (18, 20), (11, 23), (12, 24), (23, 24), (23, 25), (24, 26), (25, 27), (26, 28),
+    (27, 29), (28, 30), (29, 31), (30, 32), (27, 31), (28, 32), (11, 0), (12, 0),
+]
+BLAZEPOSE_PARTS = {
+    "left_arm": ["left_shoulder", "left_elbow", "left_wrist", "left_pinky", "left_index", "left_thumb"],
+    "right_arm": ["right_shoulder", "right_elbow", "right_wrist", "right_pinky", "right_index", "right_thumb"],
+    "hands": ["left_wrist", "left_pinky", "left_index", "left_thumb",
+              "right_wrist", "right_pinky", "right_index", "right_thumb"],
+    "legs": ["left_hip", "left_knee", "left_ankle", "left_heel", "left_foot_index",
+             "right_hip", "right_knee", "right_ankle", "right_heel", "right_foot_index"],
+    "trunk": BLAZEPOSE_JOINTS[:11],
+}
+BLAZEPOSE_TO_COCO = tuple(BLAZEPOSE_JOINTS.index(name) for name in COCO_JOINTS)
+"""The BlazePose landmark of each COCO-17 joint, in COCO's order (the same 17 points, the same sides)."""
+
+_OWN_LEFT = "the person's own left, as the pose estimator's annotation names it"
+_KINECT_LEFT = ("as Kinect names it, as in a mirror: 'left' joints are on the image's left for a person facing the "
+                "camera, the person's right (seen on NTU RGB+D clips with their video: the hand a person drinks "
+                "with, their left, is Kinect's 'right' and BlazePose's 'left')")
+LEFT_SIDE = {
+    "nturgb+d": _KINECT_LEFT,
+    "coco": _OWN_LEFT,
+    "coco-gaitgraph": _OWN_LEFT,
+    "coco_new": _OWN_LEFT,
+    "openpose": _OWN_LEFT,
+    "blazepose": _OWN_LEFT,
+    "kinect-sdk": _KINECT_LEFT,
+    "msr-action3d": _KINECT_LEFT + "; recorded with Kinect v1, not checked against its video",
+    "utd-mhad": _KINECT_LEFT + "; recorded with Kinect v1, not checked against its video",
+    "florence3d": _KINECT_LEFT + "; recorded with Kinect v1 (OpenNI), not checked against its video",
+    "sbu": _KINECT_LEFT + "; recorded with Kinect v1 (OpenNI), not checked against its video",
+}
+"""Which side each built-in layout calls "left". A model trained on one convention must be given the same:
+Kinect's 'left' is BlazePose's and COCO's 'right', so a Kinect-trained model needs the sides swapped
+(`Layout.flip_index`) before it sees pose-estimator output."""
+
+
 def _build() -> dict[str, Layout]:
     specs = [
         ("nturgb+d", NTU_JOINTS, NTU_EDGES, "spine_shoulder", NTU_PARTS),
@@ -163,6 +213,7 @@ def _build() -> dict[str, Layout]:
         ("utd-mhad", UTD_JOINTS, UTD_EDGES, "spine", KINECT_ARMS_LEGS),
         ("florence3d", OPENNI15_JOINTS, OPENNI15_EDGES, "torso", OPENNI15_PARTS),
         ("sbu", OPENNI15_JOINTS, OPENNI15_EDGES, "torso", OPENNI15_PARTS),
+        ("blazepose", BLAZEPOSE_JOINTS, BLAZEPOSE_EDGES, "nose", BLAZEPOSE_PARTS),
     ]
     return {
         name: make_layout(name, joints, edges, joints.index(center), parts=_by_name(joints, parts))

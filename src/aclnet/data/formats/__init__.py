@@ -35,6 +35,7 @@ FORMATS: dict[str, str] = {
     "utkinect": "utkinect",
     "utd-mhad": "utd_mhad",
     "sbu": "sbu",
+    "video": "video",
 }
 
 
@@ -54,7 +55,7 @@ def read_format(name: str, source: str | Path, **options: Any) -> SampleSet:
 
 # Options that name files or folders, options that are names or patterns, and switches.
 PATH_OPTIONS = frozenset({"label_file", "keypoint_dir", "label_dir"})
-TEXT_OPTIONS = frozenset({"layout", "name_pattern", "variant"})
+TEXT_OPTIONS = frozenset({"layout", "name_pattern", "variant", "coordinates"})
 BOOL_OPTIONS = frozenset({"skip_invalid"})
 
 

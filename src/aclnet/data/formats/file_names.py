@@ -29,7 +29,7 @@ PSYMO_PATTERN = (
 # Keys of the annotation dict a sample is written to (meta fields are merged into it) and the readers' own fields.
 RESERVED_GROUPS = frozenset({
     "frame_dir", "label", "total_frames", "keypoint", "keypoint_score", "img_shape", "original_shape",
-    "ambiguous_frames", "frames_without_person", "fps",
+    "ambiguous_frames", "frames_without_person",
 })
 
 
