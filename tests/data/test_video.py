@@ -127,3 +127,23 @@ def test_reader_options_are_checked_before_any_video_is_read(tmp_path: Path) -> 
         read_format("video", clip, coordinates="metres")
     with pytest.raises(InputError, match="does not match name_pattern"):
         read_format("video", clip, name_pattern=r"(?P<subject>\d+)_walk")
+
+
+def test_prefetched_frames_come_in_order_and_errors_reach_the_caller() -> None:
+    from aclnet.data.video_frames import prefetched
+
+    assert list(prefetched(iter(range(50)), lambda x: x * 2, depth=3)) == [2 * x for x in range(50)]
+
+    def frames():  # noqa: ANN202
+        yield from range(5)
+        raise InputError("clip.mp4: frame 5 is corrupt")
+
+    got = []
+    with pytest.raises(InputError, match="frame 5 is corrupt"):
+        for x in prefetched(frames(), lambda x: x, depth=2):
+            got.append(x)
+    assert got == [0, 1, 2, 3, 4]
+    # A caller that stops early does not leave the worker blocked on a full queue.
+    stream = prefetched(iter(range(1000)), lambda x: x, depth=2)
+    assert next(stream) == 0
+    stream.close()

@@ -7,19 +7,24 @@ OpenCV and the pose estimator come with the optional `video` extra; without it, 
 from __future__ import annotations
 
 import importlib
-from collections.abc import Iterator
+import threading
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from queue import Full, Queue
 from types import ModuleType
-from typing import Any
+from typing import Any, TypeVar
 
 import numpy as np
 
 from aclnet.errors import InputError
 from aclnet.fileio import require_readable
 
+T = TypeVar("T")
+
 VIDEO_SUFFIXES = (".mp4", ".avi", ".mov", ".mkv", ".webm", ".m4v", ".mpg", ".mpeg", ".wmv")
-VIDEO_EXTRA = 'pip install "aclnet[video]" (from a clone: pip install -e ".[video]")'
+VIDEO_EXTRA = ('pip install "aclnet[video]" (from a clone: pip install -e ".[video]"; mediapipe 0.10.21, for '
+               "Python 3.9 to 3.12)")
 
 
 def require_module(name: str) -> ModuleType:
@@ -75,6 +80,46 @@ def read_frames(path: Path) -> Iterator[np.ndarray]:
             yield frame
     finally:
         capture.release()
+
+
+def prefetched(frames: Iterator[np.ndarray], prepare: Callable[[np.ndarray], T], depth: int = 8) -> Iterator[T]:
+    """`prepare(frame)` of every frame, computed in a background thread a few frames ahead: OpenCV's decoding
+    and resizing release the GIL, so they run on another core while the caller works on the previous frame."""
+    queue: Queue[tuple[bool, Any]] = Queue(maxsize=depth)
+    stop = threading.Event()
+
+    def put(item: tuple[bool, Any]) -> bool:
+        """Hand one item over; False when the caller has stopped listening."""
+        while not stop.is_set():
+            try:
+                queue.put(item, timeout=0.1)
+                return True
+            except Full:
+                continue
+        return False
+
+    def work() -> None:
+        try:
+            for frame in frames:
+                if not put((True, prepare(frame))):
+                    return
+            put((False, None))
+        except BaseException as exc:  # handed to the caller's thread
+            put((False, exc))
+
+    thread = threading.Thread(target=work, name="aclnet-video-frames", daemon=True)
+    thread.start()
+    try:
+        while True:
+            more, item = queue.get()
+            if not more:
+                if item is not None:
+                    raise item
+                return
+            yield item
+    finally:
+        stop.set()
+        thread.join()
 
 
 def _open(cv2: ModuleType, path: Path) -> Any:
