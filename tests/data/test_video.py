@@ -147,3 +147,34 @@ def test_prefetched_frames_come_in_order_and_errors_reach_the_caller() -> None:
     stream = prefetched(iter(range(1000)), lambda x: x, depth=2)
     assert next(stream) == 0
     stream.close()
+
+
+def test_a_name_pattern_gives_meta_fields_and_subject_labels(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    from aclnet.data.formats import read_format
+
+    monkeypatch.setattr("aclnet.data.formats.video.extract_poses", lambda path: _poses(3))
+    for name in ["12_nm_090.mp4", "3_bg_000.mp4", "12_cl_180.mp4"]:
+        (tmp_path / name).write_bytes(b"x")
+    data = read_format("video", tmp_path, layout="coco",
+                       name_pattern=r"(?P<subject>\d+)_(?P<condition>[a-z]+)_(?P<view>\d+)")
+    assert data.classes == ["3", "12"] and data.layout == "coco"  # subjects in numeric order
+    by_id = {s.sample_id: s for s in data.samples}
+    assert by_id["12_nm_090"].meta == {"subject": 12, "condition": "nm", "view": 90, "frames_without_person": 0}
+    assert [by_id[k].label for k in ("12_nm_090", "3_bg_000", "12_cl_180")] == [1, 0, 1]
+    assert by_id["3_bg_000"].keypoint.shape == (1, 3, 17, 2)
+
+
+def test_skip_invalid_keeps_the_readable_videos(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    from aclnet.data.formats import read_format
+
+    def extract(path: Path) -> VideoPoses:
+        if path.name == "broken.mp4":
+            raise InputError(f"{path}: cannot open as a video")
+        return _poses(2)
+
+    monkeypatch.setattr("aclnet.data.formats.video.extract_poses", extract)
+    for name in ["broken.mp4", "good.mp4"]:
+        (tmp_path / name).write_bytes(b"x")
+    with pytest.raises(InputError, match="broken.mp4: cannot open"):
+        read_format("video", tmp_path)
+    assert [s.sample_id for s in read_format("video", tmp_path, skip_invalid=True).samples] == ["good"]
