@@ -131,3 +131,46 @@ def test_every_set_flag_counts(command: list[str]) -> None:
 
     args = build_parser().parse_args([*command, "--set", "optim.lr=0.1", "--set", "optim.epochs=3", "train.seed=2"])
     assert args.set == ["optim.lr=0.1", "optim.epochs=3", "train.seed=2"]
+
+
+def test_an_experiment_files_paths_are_relative_to_the_file_and_stored_absolute(tmp_path, monkeypatch) -> None:
+    folder = tmp_path / "project"
+    folder.mkdir()
+    (folder / "exp.yaml").write_text(
+        "data: {format: pku-mmd, path: data/pku, layout: my_layout.yaml, train_split: train, test_split: test,\n"
+        "       options: {label_file: labels/all.txt, num_person: 2}}\n"
+        "train: {init_weights: ../weights/start.pt}\n"
+    )
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    monkeypatch.chdir(elsewhere)
+    config = load_config(str(folder / "exp.yaml"))
+    assert config.data.path == folder / "data" / "pku"
+    assert config.data.layout == str(folder / "my_layout.yaml")
+    assert config.data.options == {"label_file": str(folder / "labels" / "all.txt"), "num_person": 2}
+    assert config.train.init_weights == folder / ".." / "weights" / "start.pt"
+    # --set values (typed in a shell) and the shipped experiments' paths are relative to the current folder.
+    config = load_config(str(folder / "exp.yaml"), ["data.path=mine.pkl", "data.layout=coco"])
+    assert config.data.path == elsewhere / "mine.pkl" and config.data.layout == "coco"
+    assert load_config("ntu60-xsub-j").data.path == elsewhere / "data" / "nturgbd" / "ntu60_3danno.pkl"
+    assert load_config("ntu60-xsub-j", ["data.path=/abs/ntu.pkl"]).data.path.as_posix() == "/abs/ntu.pkl"
+
+
+def test_a_run_saved_with_relative_paths_resumes_from_its_folder(tmp_path, monkeypatch) -> None:
+    import yaml
+
+    from aclnet.engine.run import check_resumed_config
+    from aclnet.engine.run_folder import RunFolder
+
+    monkeypatch.chdir(tmp_path)
+    config = load_config("ntu60-xsub-j")
+    saved = config_as_dict(config)
+    saved["data"]["path"] = "data/nturgbd/ntu60_3danno.pkl"  # as runs before absolute paths saved it
+    run = RunFolder(tmp_path / "run")
+    run.path.mkdir()
+    run.write_config(yaml.safe_dump(saved))
+    check_resumed_config(run, config, ())
+    saved["data"]["path"] = "data/other.pkl"
+    run.write_config(yaml.safe_dump(saved))
+    with pytest.raises(InputError, match="data.path"):
+        check_resumed_config(run, config, ())

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import re
 import shutil
 import subprocess
@@ -248,3 +249,33 @@ def test_an_all_zero_training_set_is_refused(tmp_path, capsys):
     assert main(["train", "ntu60-xsub-j", "--work-dir", str(tmp_path / "run"), "--set", f"data.path={path}",
                  "data.train_split=train", "data.test_split=test", "train.device=cpu", "optim.epochs=1"]) == 2
     assert "every one of the 16 training samples has all-zero keypoints" in capsys.readouterr().err
+
+
+def test_the_lock_file_goes_when_the_run_ends_and_a_killed_runs_file_is_taken_over(tmp_path: Path) -> None:
+    run = RunFolder(tmp_path / "run")
+    lock = tmp_path / ".run.lock"
+    with run.lock():
+        assert lock.read_text() == f"process {os.getpid()}"
+    assert not lock.exists()
+    lock.write_text("process 4242")  # left by a killed run: no process holds its lock
+    with run.lock():
+        assert lock.read_text() == f"process {os.getpid()}"
+    assert not lock.exists()
+
+
+def test_a_lock_file_removed_by_its_holder_before_our_lock_is_not_taken(tmp_path: Path, monkeypatch) -> None:
+    import aclnet.engine.run_folder as module
+
+    lock = tmp_path / ".run.lock"
+    real_flock, calls = module.fcntl.flock, []
+
+    def flock(handle, operation) -> None:  # noqa: ANN001
+        calls.append(operation)
+        if len(calls) == 1:  # the holder ends between our open and our lock: its file is gone
+            lock.unlink()
+        real_flock(handle, operation)
+
+    monkeypatch.setattr(module.fcntl, "flock", flock)
+    with RunFolder(tmp_path / "run").lock():
+        assert lock.exists() and lock.read_text() == f"process {os.getpid()}"  # the new file, not the old inode
+    assert len(calls) == 3  # the stale inode, the new file, the unlock

@@ -5,6 +5,7 @@ It sits below the engine and the tasks, which both read it; it imports neither.
 
 from aclnet.config.loading import (
     CONFIG_DIR,
+    absolute_paths,
     config_as_dict,
     config_from_text,
     dump_config,
@@ -15,5 +16,5 @@ from aclnet.config.loading import (
 )
 from aclnet.config.schema import ExperimentConfig
 
-__all__ = ["CONFIG_DIR", "ExperimentConfig", "config_as_dict", "config_from_text", "dump_config", "list_configs",
-           "load_config", "parse_overrides", "validate_config"]
+__all__ = ["CONFIG_DIR", "ExperimentConfig", "absolute_paths", "config_as_dict", "config_from_text", "dump_config",
+           "list_configs", "load_config", "parse_overrides", "validate_config"]

@@ -141,13 +141,41 @@ def load_config(name_or_path: str | Path, overrides: list[str] | None = None) ->
         if not isinstance(raw, dict):
             raise InputError(f"{path}: a configuration must be a mapping")
         raw.setdefault("name", path.stem)
+        raw = absolute_paths(raw, path.resolve().parent)
         source = str(path)
     else:
         raise InputError(f"unknown configuration '{key}'; give a YAML file or one of `aclnet configs`")
     if overrides:
         raw = _merge(raw, parse_overrides(overrides))
         source += " with --set " + " ".join(overrides)
-    return validate_config(raw, source)
+    return validate_config(absolute_paths(raw, Path.cwd()), source)
+
+
+def absolute_paths(raw: dict[str, Any], base: Path) -> dict[str, Any]:
+    """`raw` with its relative file paths made absolute against `base`: `data.path`, a layout file
+    (`data.layout` ending in .yaml, .yml or .json), the readers' path options (`data.options.label_file`,
+    `keypoint_dir`, `label_dir`) and `train.init_weights`. An experiment file's paths are taken relative to the
+    file's folder, those of `--set` and of the shipped experiments relative to the current folder, so that a
+    configuration runs the same from anywhere and a run's config.yaml names its files absolutely."""
+    from aclnet.data.formats import PATH_OPTIONS
+
+    raw = copy.deepcopy(raw)
+
+    def resolve(section: Any, key: str, only_files: bool = False) -> None:
+        value = section.get(key) if isinstance(section, dict) else None
+        if not isinstance(value, str) or not value or (only_files and not value.endswith((".yaml", ".yml", ".json"))):
+            return
+        path = Path(value).expanduser()
+        section[key] = str(path if path.is_absolute() else base / path)
+
+    data = raw.get("data")
+    resolve(data, "path")
+    resolve(data, "layout", only_files=True)
+    options = data.get("options") if isinstance(data, dict) else None
+    for key in PATH_OPTIONS:
+        resolve(options, key)
+    resolve(raw.get("train"), "init_weights")
+    return raw
 
 
 def validate_config(raw: dict[str, Any], source: str) -> ExperimentConfig:

@@ -19,7 +19,7 @@ import torch
 import yaml
 
 from aclnet import plain_yaml
-from aclnet.config import ExperimentConfig, config_as_dict, dump_config
+from aclnet.config import ExperimentConfig, absolute_paths, config_as_dict, dump_config
 from aclnet.data.sample import Sample
 from aclnet.engine.checkpoint import check_finite_weights, check_model_fits, load_checkpoint
 from aclnet.engine.distributed import DistInfo, init_distributed, resolve_device
@@ -157,7 +157,9 @@ def check_resumed_config(run: RunFolder, config: ExperimentConfig, allow_changes
         saved = plain_yaml.load(run.config.read_text())
     except (OSError, yaml.YAMLError) as exc:
         raise InputError(f"{run.config}: cannot read the run's configuration to compare ({exc})") from exc
-    differences = [(key, old, new) for key, old, new in _differences(saved or {}, config_as_dict(config))
+    # Runs saved before paths were stored absolutely name them relative to the folder they were started from.
+    saved = absolute_paths(saved, Path.cwd()) if isinstance(saved, dict) else {}
+    differences = [(key, old, new) for key, old, new in _differences(saved, config_as_dict(config))
                    if not any(key == p or key.startswith(p + ".") for p in allow_changes)]
     if differences:
         shown = "; ".join(f"{k}: {old!r} -> {new!r}" for k, old, new in differences[:5])

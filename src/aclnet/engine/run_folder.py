@@ -21,7 +21,7 @@ import shutil
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
 from aclnet.errors import InputError, TrainingStopped
 from aclnet.fileio import atomic_write_bytes
@@ -149,30 +149,27 @@ class RunFolder:
     @contextmanager
     def lock(self) -> Iterator[None]:
         """Hold the run folder for this process: a second process (a second --resume, or --force deleting
-        the folder under a run) is refused. The lock file lies beside the folder and the lock ends with the
-        process, so a killed run leaves none behind."""
+        the folder under a run) is refused. The lock file lies beside the folder while the run holds it and is
+        removed when the lock ends; the lock ends with the process, so a killed run leaves no stale lock (its
+        file is taken over and removed by the next run)."""
         self.path.parent.mkdir(parents=True, exist_ok=True)
         folder = self.path.resolve()  # one lock per folder, whichever link or relative path names it
         lock_path = folder.parent / f".{folder.name}.lock"
-        if lock_path.resolve() in _HELD:  # this process holds it already (a caller around `train`)
+        if lock_path in _HELD:  # this process holds it already (a caller around `train`)
             yield
             return
-        with lock_path.open("a+") as handle:
-            try:
-                fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
-            except BlockingIOError:
-                handle.seek(0)
-                owner = handle.read().strip() or "another process"
-                raise InputError(f"{self.path}: in use by {owner}; one process per run folder") from None
+        handle = _locked(lock_path, self.path)
+        with handle:
             handle.seek(0)
             handle.truncate()
             handle.write(f"process {os.getpid()}")
             handle.flush()
-            _HELD.add(lock_path.resolve())
+            _HELD.add(lock_path)
             try:
                 yield
             finally:
-                _HELD.discard(lock_path.resolve())
+                _HELD.discard(lock_path)
+                lock_path.unlink(missing_ok=True)  # before the unlock: a waiting process then sees a new file
                 fcntl.flock(handle, fcntl.LOCK_UN)
 
     def write_config(self, text: str) -> None:
@@ -186,6 +183,27 @@ class RunFolder:
             return json.loads(self.test_report.read_text())
         except (OSError, ValueError) as exc:
             raise InputError(f"{self.test_report}: not a readable test report ({exc})") from exc
+
+
+def _locked(lock_path: Path, folder: Path) -> IO[str]:
+    """The lock file, opened and locked by this process; InputError naming the holder when another holds it.
+    A file removed by its holder between our open and our lock is not the lock any more: open the new one."""
+    while True:
+        handle = lock_path.open("a+")
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            handle.seek(0)
+            owner = handle.read().strip() or "another process"
+            handle.close()
+            raise InputError(f"{folder}: in use by {owner}; one process per run folder") from None
+        try:
+            same = os.stat(lock_path).st_ino == os.fstat(handle.fileno()).st_ino
+        except FileNotFoundError:
+            same = False
+        if same:
+            return handle
+        handle.close()
 
 
 @contextmanager

@@ -115,6 +115,7 @@ def _write_gif(cv2: ModuleType, frames: Iterable[np.ndarray], fps: float, path: 
             frame = cv2.resize(frame, (GIF_WIDTH, round(height * GIF_WIDTH / width)), interpolation=cv2.INTER_AREA)
         images.append(Image.fromarray(np.ascontiguousarray(frame[..., ::-1])))
     buffer = io.BytesIO()
-    images[0].save(buffer, format="GIF", save_all=True, append_images=images[1:], duration=round(1000 * step / fps), loop=0)
+    images[0].save(buffer, format="GIF", save_all=True, append_images=images[1:], duration=round(1000 * step / fps),
+                   loop=0)
     atomic_write_bytes(path, buffer.getvalue())
     return path
