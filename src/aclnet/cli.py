@@ -147,7 +147,7 @@ def _load_config(args: argparse.Namespace):
 
 def cmd_train(args: argparse.Namespace) -> None:
     """Train an experiment, then test the chosen checkpoint."""
-    from aclnet.engine.run import TRAIN_CHECK_SAMPLES, train
+    from aclnet.engine.run import train
     from aclnet.tasks.registry import make_task
 
     task = make_task(_load_config(args))
@@ -156,9 +156,10 @@ def cmd_train(args: argparse.Namespace) -> None:
                    log=lambda line: print(line, flush=True))
     if report:
         print(task.summary(report))
-        fitted = report.get(f"train_{task.primary_metric}")
+        fitted = report.get("train_score")
         if fitted is not None:
-            print(f"on up to {TRAIN_CHECK_SAMPLES} training samples: {task.primary_metric} {fitted:.2f}")
+            print(f"on {fitted['samples']} training samples: {fitted['metric']} {fitted['value']:.2f} "
+                  f"(chance {fitted['chance']:.2f})")
         print(f"run in {work_dir}")
 
 

@@ -293,13 +293,15 @@ def test_weak_runs_are_named_in_one_line_each():
     from aclnet.tasks.registry import make_task
 
     task = make_task(load_config("synthetic-j"))
-    collapsed = {"train_top1": 9.0, "confusion_matrix": [[5, 0, 0], [4, 0, 1], [5, 0, 0]]}  # 14 of 15 to class 0
+    collapsed = {"train_score": {"metric": "top1", "value": 9.0, "chance": 100 / 12},
+                 "confusion_matrix": [[5, 0, 0], [4, 0, 1], [5, 0, 0]]}  # 14 of 15 to class 0
     found = weak_run_warnings(task, collapsed, [{"train_ce": 2.3}], 12)
     assert len(found) == 3
     assert found[0].startswith("the final training cross-entropy 2.30 is near ln 12 = 2.48")
     assert found[1].startswith("training top1 9.0 % is under twice chance (8.3 %)")
     assert found[2].startswith("one class is predicted for 93 % of the test samples")
-    fitted = {"train_top1": 95.0, "confusion_matrix": [[5, 0, 0], [0, 4, 1], [0, 0, 5]]}
+    fitted = {"train_score": {"metric": "top1", "value": 95.0, "chance": 100 / 12},
+              "confusion_matrix": [[5, 0, 0], [0, 4, 1], [0, 0, 5]]}
     assert weak_run_warnings(task, fitted, [{"train_ce": 0.2}], 12) == []
 
 
@@ -308,6 +310,9 @@ def test_a_run_reports_its_training_score_and_says_when_it_barely_learned(tmp_pa
     _run(["train", "synthetic-j", "--work-dir", str(run), "--set", *QUICK, "optim.epochs=1",
           "train.max_steps_per_epoch=1"])
     report = json.loads((run / "test_report.json").read_text())
-    assert isinstance(report["train_top1"], float) and any("near ln 12" in w for w in report["warnings"])
+    score = report["train_score"]
+    assert score["metric"] == "top1" and score["chance"] == pytest.approx(100 / 12) and score["samples"] == 96
+    assert 0 <= score["value"] <= 100 and any("near ln 12" in w for w in report["warnings"])
     out = capsys.readouterr().out
-    assert "warning: the final training cross-entropy" in out and "training samples: top1" in out
+    assert "warning: the final training cross-entropy" in out
+    assert f"on 96 training samples: top1 {score['value']:.2f} (chance 8.33)" in out

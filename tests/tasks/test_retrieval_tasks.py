@@ -249,3 +249,34 @@ def test_tracklets_are_probes_of_their_own_and_their_siblings_stay_in_a_self_gal
     evaluation = task.evaluate_embeddings(features, test)
     assert evaluation.metrics["nm-nm_rank1"] == 100.0
     assert load_config("casia-b-reid-j", ["data.path=x"]).section("protocol").tracklets == 40
+
+
+def test_the_training_score_of_retrieval_is_leave_one_out_rank1(monkeypatch: pytest.MonkeyPatch) -> None:
+    from types import SimpleNamespace
+
+    import aclnet.tasks.retrieval as retrieval
+
+    task = make_task(load_config("synthetic-gait-j"))
+    rng = np.random.default_rng(3)
+    subjects = [1, 1, 1, 2, 2, 3, 3, 3, 3, 4]
+    samples = [Sample(f"s{i}", np.zeros((1, 4, 17, 2), np.float32), 0, meta={"subject": s})
+               for i, s in enumerate(subjects)]
+    features = rng.normal(size=(len(samples), 5)) + np.repeat(np.eye(5)[:4], [3, 2, 4, 1], axis=0)
+    order = rng.permutation(len(samples))  # the loader's order differs from the samples'
+    monkeypatch.setattr(retrieval, "run_model", lambda *a, **k: SimpleNamespace(features=features[order],
+                                                                                  indices=order))
+    monkeypatch.setattr(task, "loader", lambda *a, **k: None)
+    score = task.training_score(None, samples, None, __import__("torch").device("cpu"))
+    # Plain reference: each sequence's nearest other sequence by Euclidean distance of L2-normalised rows.
+    unit = features / np.linalg.norm(features, axis=1, keepdims=True)
+    hits = []
+    for i in range(len(samples)):
+        if subjects.count(subjects[i]) == 1:
+            continue  # subject 4 has no other sequence to be found
+        others = [j for j in range(len(samples)) if j != i]
+        nearest = min(others, key=lambda j: np.linalg.norm(unit[i] - unit[j]))
+        hits.append(subjects[nearest] == subjects[i])
+    assert score.metric == "leave-one-out rank1"
+    assert score.value == pytest.approx(100 * np.mean(hits))
+    same = [sum(t == s for t in subjects) - 1 for s in subjects if subjects.count(s) > 1]
+    assert score.chance == pytest.approx(100 * np.mean([n / 9 for n in same]))

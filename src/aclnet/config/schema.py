@@ -4,7 +4,7 @@ at load time (`aclnet.config.loading` names the key and the file)."""
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, field_validator, model_validator
 
@@ -36,10 +36,21 @@ class SyntheticConfig(Section):
     group_size: int = Field(3, ge=1, le=1000, description="action: classes per confusable group")
     samples_per_class: int = Field(40, ge=4, le=10_000, description="action: sequences generated per class")
     num_subjects: int = Field(20, ge=2, le=1000, description="gait: number of walkers")
+    split_subjects: list[Annotated[int, Field(ge=0, le=1000)]] = Field(
+        default_factory=lambda: [6, 2, 2], min_length=3, max_length=3,
+        description="action: subjects in the train, val and test splits (samples cycle through all of them)",
+    )
     views: list[int] = Field(
         default_factory=lambda: list(range(0, 181, 18)), description="gait: camera views in degrees"
     )
     seed: int = Field(0, ge=0, le=2**32 - 1, description="generator seed")
+
+    @field_validator("split_subjects")
+    @classmethod
+    def _one_training_subject(cls, value: list[int]) -> list[int]:
+        if value[0] < 1:
+            raise ValueError("the training split needs at least one subject (the first number)")
+        return value
 
 
 class DataConfig(Section):

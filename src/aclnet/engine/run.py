@@ -6,6 +6,7 @@ the model and the evaluation, the loop does the rest (seeding, processes, run fo
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import os
 import random
@@ -51,10 +52,10 @@ def weak_run_warnings(task: RunnableTask, report: dict[str, Any], history: list[
     if final_ce is not None and final_ce > 0.8 * chance_ce:
         found.append(f"the final training cross-entropy {final_ce:.2f} is near ln {num_classes} = {chance_ce:.2f}, "
                      "what guessing gives: the model has barely learned (more epochs or a higher learning rate?)")
-    fitted = report.get(f"train_{task.primary_metric}")
-    if fitted is not None and fitted < 200.0 / max(num_classes, 2):
-        found.append(f"training {task.primary_metric} {fitted:.1f} % is under twice chance "
-                     f"({100.0 / num_classes:.1f} %): the model does not fit its own training data")
+    fitted = report.get("train_score")
+    if fitted is not None and fitted["value"] < 2 * fitted["chance"]:
+        found.append(f"training {fitted['metric']} {fitted['value']:.1f} % is under twice chance "
+                     f"({fitted['chance']:.1f} %): the model does not fit its own training data")
     matrix = report.get("confusion_matrix")
     if matrix is not None and num_classes >= 3:
         predicted = np.asarray(matrix).sum(axis=0)
@@ -226,7 +227,7 @@ def test(task: RunnableTask, checkpoint: Path, *, clips: int | None = None, scor
         transform: applied to the test samples first (e.g. occluding a body part).
         force: replace `scores_out` if it exists.
         train_samples: also score the model on up to this many training samples, spread over the training
-            data (`train_<primary metric>`; tasks with class scores): the test result beside what it fits.
+            data (`report["train_score"]`: the task's `training_score`): the test result beside what it fits.
     """
     config = task.config
     if scores_out is not None and scores_out.exists() and not force:
@@ -243,10 +244,11 @@ def test(task: RunnableTask, checkpoint: Path, *, clips: int | None = None, scor
     evaluation = task.evaluate(model, samples, pipeline, device)
     report = {"task": task.name, "checkpoint": str(checkpoint), "clips": clips, "samples": len(samples),
               **evaluation.metrics, **evaluation.details, "selection": SELECTION[config.train.select_on]}
-    if train_samples and task.output == "class_scores":
+    if train_samples:
         chosen = data.train[:: max(1, len(data.train) // train_samples)][:train_samples]
-        fitted = task.evaluate(model, chosen, pipeline, device).metrics
-        report[f"train_{task.primary_metric}"] = fitted[task.primary_metric]
+        fitted = task.training_score(model, chosen, pipeline, device)
+        if fitted is not None:
+            report["train_score"] = {**dataclasses.asdict(fitted), "samples": len(chosen)}
     if scores_out is not None and evaluation.scores is not None:
         with stop_on_write_error("the test scores", scores_out):
             save_scores(scores_out, evaluation.sample_ids, evaluation.labels, evaluation.scores, data.classes)

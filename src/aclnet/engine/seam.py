@@ -48,6 +48,16 @@ class Evaluation:
     sample_ids: list[str] | None = None
 
 
+@dataclass(frozen=True)
+class TrainingScore:
+    """How well a model fits (a spread subset of) its own training data, shown beside the test result: the
+    metric's name, its value and what guessing gets, both in percent."""
+
+    metric: str
+    value: float
+    chance: float
+
+
 class RunnableTask(Protocol):
     """What the run loop (`aclnet.engine.run`) calls on a task."""
 
@@ -69,3 +79,6 @@ class RunnableTask(Protocol):
 
     def evaluate(self, model: SkeletonModel, samples: list[Sample], pipeline: Pipeline,
                  device: torch.device) -> Evaluation: ...
+
+    def training_score(self, model: SkeletonModel, samples: list[Sample], pipeline: Pipeline,
+                       device: torch.device) -> TrainingScore | None: ...

@@ -18,7 +18,7 @@ from aclnet.data.sample import Sample
 from aclnet.data.splits import hold_out
 from aclnet.engine.evaluation import confusion_matrix, metrics
 from aclnet.engine.forward import run_model
-from aclnet.engine.seam import Evaluation, TaskData
+from aclnet.engine.seam import Evaluation, TaskData, TrainingScore
 from aclnet.errors import InputError
 from aclnet.models.skeleton_model import SkeletonModel
 from aclnet.skeleton import get_layout
@@ -77,6 +77,13 @@ class ActionTask(Task):
         }
         ids = [samples[i].sample_id for i in outputs.indices]
         return Evaluation(metrics(outputs.scores, outputs.labels), details, outputs.scores, outputs.labels, ids)
+
+    def training_score(self, model: SkeletonModel, samples: list[Sample], pipeline: Pipeline,
+                       device: torch.device) -> TrainingScore:
+        """Top-1 on training samples (chance: one over the classes)."""
+        evaluation = self.evaluate(model, samples, pipeline, device)
+        classes = len(evaluation.details["confusion_matrix"])
+        return TrainingScore("top1", evaluation.metrics["top1"], 100.0 / max(classes, 1))
 
     def summary(self, report: dict[str, Any]) -> str:
         values = "  ".join(f"{k} {report[k]:.2f}" for k in ("top1", "top5", "mean_class"))

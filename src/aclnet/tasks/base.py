@@ -19,7 +19,7 @@ from aclnet.data.datasets import SkeletonDataset, make_loader
 from aclnet.data.pipeline import Pipeline
 from aclnet.data.sample import Sample
 from aclnet.engine.distributed import DistInfo
-from aclnet.engine.seam import Evaluation, TaskData, TaskOutput
+from aclnet.engine.seam import Evaluation, TaskData, TaskOutput, TrainingScore
 from aclnet.models.skeleton_model import SkeletonModel
 from aclnet.skeleton import Layout
 from aclnet.tasks import components
@@ -72,6 +72,11 @@ class Task(ABC):
     def evaluate(self, model: SkeletonModel, samples: list[Sample], pipeline: Pipeline,
                  device: torch.device) -> Evaluation:
         """Judge `model` on `samples` (the test data, or the validation data during training)."""
+
+    def training_score(self, model: SkeletonModel, samples: list[Sample], pipeline: Pipeline,
+                       device: torch.device) -> TrainingScore | None:
+        """How well `model` fits these training samples, shown beside the test result (None: not measured)."""
+        return None
 
     def summary(self, report: dict[str, Any]) -> str:
         """The lines `aclnet train`/`test` print for a test report: its metrics."""

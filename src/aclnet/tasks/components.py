@@ -31,8 +31,10 @@ def load_sample_set(config: ExperimentConfig) -> SampleSet:
         syn = data.synthetic
         if syn.kind == "gait":
             return make_gait_dataset(num_subjects=syn.num_subjects, views=syn.views, seed=syn.seed)
+        subjects = sum(syn.split_subjects)
         return make_action_dataset(num_classes=syn.num_classes, group_size=syn.group_size,
-                                   samples_per_class=syn.samples_per_class, seed=syn.seed)
+                                   samples_per_class=syn.samples_per_class, num_subjects=subjects,
+                                   split_fractions=tuple(n / subjects for n in syn.split_subjects), seed=syn.seed)
     options = dict(data.options)
     if data.layout is not None and "layout" in reader_options(data.format):
         options.setdefault("layout", data.layout)  # readers that check joint counts check them against it

@@ -22,7 +22,7 @@ from aclnet.data.selection import describe, field_value, select, selection_mask
 from aclnet.data.splits import hold_out
 from aclnet.engine.forward import run_model
 from aclnet.engine.retrieval import cross_view_rank1, euclidean_distances, normalised_rows, rank_k_and_map
-from aclnet.engine.seam import Evaluation, TaskData
+from aclnet.engine.seam import Evaluation, TaskData, TrainingScore
 from aclnet.errors import InputError
 from aclnet.models.skeleton_model import SkeletonModel
 from aclnet.skeleton import get_layout
@@ -136,6 +136,20 @@ class RetrievalTask(Task):
     def score(self, matches: dict[str, ProbeMatch]) -> Evaluation:
         """The task's metrics over its probe sets."""
         raise NotImplementedError
+
+    def training_score(self, model: SkeletonModel, samples: list[Sample], pipeline: Pipeline,
+                       device: torch.device) -> TrainingScore:
+        """Leave-one-out rank-1 among training sequences: each one's nearest other sequence (Euclidean, L2-
+        normalised embeddings) has its identity; over the sequences whose identity has another one. Chance: the
+        mean share of their others that are of their identity."""
+        outputs = run_model(model, self.loader(samples, pipeline, train=False), device, self.use_amp(device),
+                            time_flip=self.time_flip)
+        features = normalised_rows(outputs.features)
+        ids = np.array([field_value(samples[i], self.protocol.identity_field) for i in outputs.indices])
+        result = rank_k_and_map(euclidean_distances(features, features), ids, ids, ks=(1,), same_set=True)
+        same = (ids[:, None] == ids[None, :]).sum(1) - 1
+        chance = 100.0 * float(np.mean(same[same > 0] / max(len(ids) - 1, 1))) if (same > 0).any() else 0.0
+        return TrainingScore("leave-one-out rank1", float(result.rank[1]), chance)
 
 
 class GaitTask(RetrievalTask):
