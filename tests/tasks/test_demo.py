@@ -37,3 +37,15 @@ def test_demo_prints_both_runs(tmp_path, capsys):
     assert "test top-1: CE only" in text and "within-group pairs recovered" in text
     assert set(results) == {"ce", "aclnet", "family_recovery"}
     assert (tmp_path / "ce" / "test_report.json").exists() and (tmp_path / "aclnet" / "latest.pt").exists()
+
+
+def test_group_errors_by_hand():
+    import numpy as np
+
+    from aclnet.tasks.demo import group_errors
+
+    groups = [[0, 1, 2], [3, 4, 5]]
+    labels = np.array([0, 0, 1, 3, 4, 5, 2, 3])
+    predicted = np.array([0, 1, 2, 3, 0, 4, 5, 3])  # errors: 0->1, 1->2 (in group), 4->0, 2->5 (across), 5->4 (in)
+    in_group, inside = group_errors(predicted, labels, groups)
+    assert in_group == 6 / 8 and inside == 3 / 5
