@@ -28,11 +28,15 @@ import zipfile
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from aclnet.errors import InputError
+
+if TYPE_CHECKING:
+    from aclnet.data.pose_estimator import VideoPoses
+    from aclnet.inference.inputs import InputSequence
 
 
 def add_predict_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
@@ -154,9 +158,9 @@ class _Overlay:
     """The one video of `--overlay`: its poses (kept for drawing), the layout they were read in, the sequence."""
 
     path: Path
-    poses: Any
+    poses: VideoPoses
     layout: str
-    sequences: list[Any]
+    sequences: list[InputSequence]
 
     @classmethod
     def start(cls, args: argparse.Namespace, model: Any) -> _Overlay:
