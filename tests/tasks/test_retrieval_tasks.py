@@ -280,3 +280,41 @@ def test_the_training_score_of_retrieval_is_leave_one_out_rank1(monkeypatch: pyt
     assert score.value == pytest.approx(100 * np.mean(hits))
     same = [sum(t == s for t in subjects) - 1 for s in subjects if subjects.count(s) > 1]
     assert score.chance == pytest.approx(100 * np.mean([n / 9 for n in same]))
+
+
+def test_reid_validation_holds_out_sequences_of_every_identity(monkeypatch: pytest.MonkeyPatch) -> None:
+    from types import SimpleNamespace
+
+    import aclnet.tasks.retrieval as retrieval
+
+    task = make_task(load_config("synthetic-reid-j", ["train.select_on=val", "data.holdout_fraction=0.3"]))
+    data = task.load_data()
+    assert task.holds_out_sequences  # the test matches the training identities
+    trained = {s.meta["subject"] for s in data.train}
+    assert {s.meta["subject"] for s in data.val} == trained  # every identity keeps training and is validated
+    assert not {s.sample_id for s in data.val} & {s.sample_id for s in data.train}
+    held, kept = {}, {}
+    for part, counts in ((data.val, held), (data.train, kept)):
+        for s in part:
+            counts[s.meta["subject"]] = counts.get(s.meta["subject"], 0) + 1
+    for subject, count in held.items():
+        assert count == round(0.3 * (count + kept[subject]))  # 8 of the 25 (5 sequences in 5 views)
+    # The validation metric: each held-out sequence's nearest training sequence has its identity.
+    rng = np.random.default_rng(0)
+    rows = {id(s): rng.normal(size=4) for s in data.val + data.train}
+
+    def run_model(model, loader, *args, **kwargs):  # noqa: ANN001, ANN002, ANN003, ANN202
+        order = np.arange(len(loader))[::-1]
+        return SimpleNamespace(features=np.array([rows[id(loader[i])] for i in order]), indices=order)
+
+    monkeypatch.setattr(retrieval, "run_model", run_model)
+    monkeypatch.setattr(task, "loader", lambda samples, *a, **k: samples)
+    metrics = task.validate(None, data, None, __import__("torch").device("cpu"))
+    unit = {k: v / np.linalg.norm(v) for k, v in rows.items()}
+    hits = [min(data.train, key=lambda g: np.linalg.norm(unit[id(p)] - unit[id(g)])).meta["subject"]
+            == p.meta["subject"] for p in data.val]
+    assert metrics == {"rank1": pytest.approx(100 * np.mean(hits))}
+    # Gait tests new identities: its validation still holds out whole ones.
+    gait = make_task(load_config("synthetic-gait-j", ["train.select_on=val"]))
+    gait.load_data()
+    assert not gait.holds_out_sequences

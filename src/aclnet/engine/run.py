@@ -196,7 +196,7 @@ def build_trainer(task: RunnableTask, run: RunFolder, dist_info: DistInfo,
     if config.train.init_weights is not None:  # resuming then loads the run's own weights over these
         source = resolve_checkpoint(config.train.init_weights)
         load_for_inference(model, load_checkpoint(source)["model"], source)
-    validator = (lambda m: task.evaluate(m, data.val, val_pipe, device).metrics) if data.val else None
+    validator = (lambda m: task.validate(m, data, val_pipe, device)) if data.val else None
     embed_loader = task.loader(data.test, val_pipe, train=False) if config.train.save_embeddings_at else None
     trainer = Trainer(config, model, task.loader(data.train, train_pipe, train=True, dist_info=dist_info), validator,
                       run, device, dist_info, primary_metric=task.primary_metric, class_names=data.classes,

@@ -82,3 +82,6 @@ class RunnableTask(Protocol):
 
     def training_score(self, model: SkeletonModel, samples: list[Sample], pipeline: Pipeline,
                        device: torch.device) -> TrainingScore | None: ...
+
+    def validate(self, model: SkeletonModel, data: TaskData, pipeline: Pipeline,
+                 device: torch.device) -> dict[str, float]: ...

@@ -78,6 +78,11 @@ class Task(ABC):
         """How well `model` fits these training samples, shown beside the test result (None: not measured)."""
         return None
 
+    def validate(self, model: SkeletonModel, data: TaskData, pipeline: Pipeline,
+                 device: torch.device) -> dict[str, float]:
+        """The validation metrics of an epoch: `evaluate` on the validation samples."""
+        return self.evaluate(model, data.val, pipeline, device).metrics
+
     def summary(self, report: dict[str, Any]) -> str:
         """The lines `aclnet train`/`test` print for a test report: its metrics."""
         values = "  ".join(f"{k} {report[k]:.2f}" for k in metric_keys(report))

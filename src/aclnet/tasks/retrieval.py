@@ -19,7 +19,7 @@ from aclnet.config import ExperimentConfig
 from aclnet.data.pipeline import Pipeline
 from aclnet.data.sample import Sample
 from aclnet.data.selection import describe, field_value, select, selection_mask
-from aclnet.data.splits import hold_out
+from aclnet.data.splits import hold_out, hold_out_within
 from aclnet.engine.forward import run_model
 from aclnet.engine.retrieval import cross_view_rank1, euclidean_distances, normalised_rows, rank_k_and_map
 from aclnet.engine.seam import Evaluation, TaskData, TrainingScore
@@ -58,6 +58,9 @@ class RetrievalTask(Task):
         self.protocol = protocol
         self.too_short: dict[str, int] = {}
         """Training and test sequences left out for having fewer than `protocol.min_frames` frames."""
+        self.holds_out_sequences = False
+        """Whether validation holds out sequences of every training identity (the test matches the training
+        identities, as re-identification does) rather than whole identities (the test has new ones, as gait)."""
 
     @property
     def time_flip(self) -> bool:
@@ -91,7 +94,10 @@ class RetrievalTask(Task):
             if config.train.select_on == "test":
                 val = test
             elif config.train.select_on == "val":
-                train, val = hold_out(train, identity, config.data.holdout_fraction, config.train.seed)
+                trained = {field_value(s, identity) for s in train}
+                self.holds_out_sequences = any(field_value(s, identity) in trained for s in test)
+                split = hold_out_within if self.holds_out_sequences else hold_out
+                train, val = split(train, identity, config.data.holdout_fraction, config.train.seed)
         identities = sorted({field_value(s, identity) for s in train})
         index = {value: i for i, value in enumerate(identities)}
         train = [dataclasses.replace(s, label=index[field_value(s, identity)]) for s in train]
@@ -137,15 +143,32 @@ class RetrievalTask(Task):
         """The task's metrics over its probe sets."""
         raise NotImplementedError
 
+    def validate(self, model: SkeletonModel, data: TaskData, pipeline: Pipeline,
+                 device: torch.device) -> dict[str, float]:
+        """Held-out identities: the protocol on them (`evaluate`). Held-out sequences of the training identities:
+        rank-1 of each against the training sequences (its nearest training sequence has its identity), under
+        the primary metric's name, since the protocol's probe sets need sequences the hold-out does not keep."""
+        if not self.holds_out_sequences:
+            return super().validate(model, data, pipeline, device)
+        probe, gallery = (self._embeddings(model, part, pipeline, device) for part in (data.val, data.train))
+        result = rank_k_and_map(euclidean_distances(probe[0], gallery[0]), probe[1], gallery[1], ks=(1,))
+        return {self.primary_metric: float(result.rank[1])}
+
+    def _embeddings(self, model: SkeletonModel, samples: list[Sample], pipeline: Pipeline,
+                    device: torch.device) -> tuple[np.ndarray, np.ndarray]:
+        """L2-normalised embeddings of samples and their identities, in the order of the samples."""
+        outputs = run_model(model, self.loader(samples, pipeline, train=False), device, self.use_amp(device),
+                            time_flip=self.time_flip)
+        order = np.argsort(outputs.indices)
+        ids = np.array([field_value(s, self.protocol.identity_field) for s in samples])
+        return normalised_rows(outputs.features)[order], ids
+
     def training_score(self, model: SkeletonModel, samples: list[Sample], pipeline: Pipeline,
                        device: torch.device) -> TrainingScore:
         """Leave-one-out rank-1 among training sequences: each one's nearest other sequence (Euclidean, L2-
         normalised embeddings) has its identity; over the sequences whose identity has another one. Chance: the
         mean share of their others that are of their identity."""
-        outputs = run_model(model, self.loader(samples, pipeline, train=False), device, self.use_amp(device),
-                            time_flip=self.time_flip)
-        features = normalised_rows(outputs.features)
-        ids = np.array([field_value(samples[i], self.protocol.identity_field) for i in outputs.indices])
+        features, ids = self._embeddings(model, samples, pipeline, device)
         result = rank_k_and_map(euclidean_distances(features, features), ids, ids, ks=(1,), same_set=True)
         same = (ids[:, None] == ids[None, :]).sum(1) - 1
         chance = 100.0 * float(np.mean(same[same > 0] / max(len(ids) - 1, 1))) if (same > 0).any() else 0.0
