@@ -178,3 +178,15 @@ def test_skip_invalid_keeps_the_readable_videos(monkeypatch: pytest.MonkeyPatch,
     with pytest.raises(InputError, match="broken.mp4: cannot open"):
         read_format("video", tmp_path)
     assert [s.sample_id for s in read_format("video", tmp_path, skip_invalid=True).samples] == ["good"]
+
+
+def test_every_file_name_is_checked_before_any_video_is_read(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    from aclnet.data.formats import read_format
+
+    read = []
+    monkeypatch.setattr("aclnet.data.formats.video.extract_poses", lambda path: read.append(path) or _poses(2))
+    for name in ["01_walk.mp4", "02_walk.mp4", "walk_three.mp4"]:
+        (tmp_path / name).write_bytes(b"x")
+    with pytest.raises(InputError, match=r"walk_three\.mp4.*does not match name_pattern"):
+        read_format("video", tmp_path, name_pattern=r"(?P<subject>\d+)_walk")
+    assert read == []  # the bad name stopped the read before the two good videos were extracted

@@ -51,13 +51,14 @@ def read(
         raise InputError(f"option coordinates: one of {', '.join(COORDINATES)}, got {describe(coordinates)}")
     pattern = compile_pattern(name_pattern)
     invalid = InvalidFiles(skip_invalid)
-    entries: list[NamedFile] = []
-    for path, sample_id, folder in video_files(Path(source)):
+    named: list[tuple[Path, str, str, dict[str, int | str], str | None]] = []
+    for path, sample_id, folder in video_files(Path(source)):  # every name is checked before any video is read
         try:
-            meta, subject = meta_from_name(path, pattern)
+            named.append((path, sample_id, folder, *meta_from_name(path, pattern)))
         except InputError as exc:
             invalid.skip(path, exc)
-            continue
+    entries: list[NamedFile] = []
+    for path, sample_id, folder, meta, subject in named:
         sample = invalid.read(path, _read_video, path, sample_id, layout, coordinates, meta)
         if sample is not None:
             entries.append(named_file(sample, folder, subject))
