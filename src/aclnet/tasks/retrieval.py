@@ -58,9 +58,6 @@ class RetrievalTask(Task):
         self.protocol = protocol
         self.too_short: dict[str, int] = {}
         """Training and test sequences left out for having fewer than `protocol.min_frames` frames."""
-        self.holds_out_sequences = False
-        """Whether validation holds out sequences of every training identity (the test matches the training
-        identities, as re-identification does) rather than whole identities (the test has new ones, as gait)."""
 
     @property
     def time_flip(self) -> bool:
@@ -94,9 +91,8 @@ class RetrievalTask(Task):
             if config.train.select_on == "test":
                 val = test
             elif config.train.select_on == "val":
-                trained = {field_value(s, identity) for s in train}
-                self.holds_out_sequences = any(field_value(s, identity) in trained for s in test)
-                split = hold_out_within if self.holds_out_sequences else hold_out
+                # A test of the training identities (re-identification) keeps them all in training.
+                split = hold_out_within if self._shares_identities(test, train) else hold_out
                 train, val = split(train, identity, config.data.holdout_fraction, config.train.seed)
         identities = sorted({field_value(s, identity) for s in train})
         index = {value: i for i, value in enumerate(identities)}
@@ -105,9 +101,7 @@ class RetrievalTask(Task):
 
     def evaluate(self, model: SkeletonModel, samples: list[Sample], pipeline: Pipeline,
                  device: torch.device) -> Evaluation:
-        outputs = run_model(model, self.loader(samples, pipeline, train=False), device, self.use_amp(device),
-                            time_flip=self.time_flip)
-        return self.evaluate_embeddings(outputs.features, [samples[i] for i in outputs.indices])
+        return self.evaluate_embeddings(self._features(model, samples, pipeline, device), samples)
 
     def evaluate_embeddings(self, features: np.ndarray, samples: list[Sample], *,
                             normalise: bool = True) -> Evaluation:
@@ -115,7 +109,7 @@ class RetrievalTask(Task):
         by Euclidean distance after L2 normalisation (`normalise`, as for a model's embeddings) or as given."""
         protocol = self.protocol
         features = normalised_rows(features) if normalise else np.asarray(features, dtype=np.float64)
-        ids = np.array([field_value(s, protocol.identity_field) for s in samples])
+        ids = self._identities(samples)
         views = np.array([field_value(s, protocol.view_field) for s in samples])
         matches: dict[str, ProbeMatch] = {}
         for name, probe in protocol.probes.items():
@@ -148,27 +142,36 @@ class RetrievalTask(Task):
         """Held-out identities: the protocol on them (`evaluate`). Held-out sequences of the training identities:
         rank-1 of each against the training sequences (its nearest training sequence has its identity), under
         the primary metric's name, since the protocol's probe sets need sequences the hold-out does not keep."""
-        if not self.holds_out_sequences:
+        if not self._shares_identities(data.val, data.train):
             return super().validate(model, data, pipeline, device)
-        probe, gallery = (self._embeddings(model, part, pipeline, device) for part in (data.val, data.train))
-        result = rank_k_and_map(euclidean_distances(probe[0], gallery[0]), probe[1], gallery[1], ks=(1,))
+        probe, gallery = (normalised_rows(self._features(model, part, pipeline, device))
+                          for part in (data.val, data.train))
+        result = rank_k_and_map(euclidean_distances(probe, gallery), self._identities(data.val),
+                                self._identities(data.train), ks=(1,))
         return {self.primary_metric: float(result.rank[1])}
 
-    def _embeddings(self, model: SkeletonModel, samples: list[Sample], pipeline: Pipeline,
-                    device: torch.device) -> tuple[np.ndarray, np.ndarray]:
-        """L2-normalised embeddings of samples and their identities, in the order of the samples."""
+    def _features(self, model: SkeletonModel, samples: list[Sample], pipeline: Pipeline,
+                  device: torch.device) -> np.ndarray:
+        """The model's features (N, D) of the samples, in the samples' order."""
         outputs = run_model(model, self.loader(samples, pipeline, train=False), device, self.use_amp(device),
                             time_flip=self.time_flip)
-        order = np.argsort(outputs.indices)
-        ids = np.array([field_value(s, self.protocol.identity_field) for s in samples])
-        return normalised_rows(outputs.features)[order], ids
+        return outputs.features[np.argsort(outputs.indices)]
+
+    def _identities(self, samples: list[Sample]) -> np.ndarray:
+        """The identity field of each sample."""
+        return np.array([field_value(s, self.protocol.identity_field) for s in samples])
+
+    def _shares_identities(self, samples: list[Sample], others: list[Sample]) -> bool:
+        """Whether some of `samples` show an identity of `others`."""
+        known = set(self._identities(others).tolist())
+        return any(value in known for value in self._identities(samples).tolist())
 
     def training_score(self, model: SkeletonModel, samples: list[Sample], pipeline: Pipeline,
                        device: torch.device) -> TrainingScore:
         """Leave-one-out rank-1 among training sequences: each one's nearest other sequence (Euclidean, L2-
         normalised embeddings) has its identity; over the sequences whose identity has another one. Chance: the
         mean share of their others that are of their identity."""
-        features, ids = self._embeddings(model, samples, pipeline, device)
+        features, ids = normalised_rows(self._features(model, samples, pipeline, device)), self._identities(samples)
         result = rank_k_and_map(euclidean_distances(features, features), ids, ids, ks=(1,), same_set=True)
         same = (ids[:, None] == ids[None, :]).sum(1) - 1
         chance = 100.0 * float(np.mean(same[same > 0] / max(len(ids) - 1, 1))) if (same > 0).any() else 0.0
