@@ -56,7 +56,7 @@ from aclnet.data.video_frames import is_video
 from aclnet.errors import InputError
 from aclnet.fileio import require_readable
 from aclnet.progress import Progress
-from aclnet.skeleton import Layout
+from aclnet.skeleton import BUILTIN_LAYOUTS, Layout
 
 ARRAY_FORMAT = "array"
 """The format name of plain arrays (`.npy`, `.npz`, `.csv`, `.txt`)."""
@@ -444,8 +444,6 @@ def check_sequence(sequence: InputSequence, layout: Layout, keypoint_channels: i
 def _same_joints(file_layout: str, layout: Layout) -> bool:
     """Whether a file's layout has the model layout's joints in its order: compared by joint names when the
     file's layout is a built-in one (COCO-17 data runs on a `coco-gaitgraph` model), else by name."""
-    from aclnet.skeleton import BUILTIN_LAYOUTS
-
     if file_layout in BUILTIN_LAYOUTS:
         return BUILTIN_LAYOUTS[file_layout].joint_names == layout.joint_names
     return file_layout == layout.name
