@@ -93,8 +93,6 @@ def _train_one(name: str, config: ExperimentConfig, work_dir: Path, threads: int
 
 def run_demo(work_dir: Path, *, force: bool = False, extra: list[str] | None = None) -> dict[str, float]:
     """Train both runs, print accuracies and families; returns the accuracies and mean recovery."""
-    from aclnet.tasks.components import load_sample_set
-
     if work_dir.exists() and any(work_dir.iterdir()) and not force:
         raise InputError(f"{work_dir}: holds an earlier demo; pass --force to replace it")
     configs = demo_configs(extra)
@@ -119,11 +117,10 @@ def run_demo(work_dir: Path, *, force: bool = False, extra: list[str] | None = N
             results[name] = report["top1"]
             print(f"== {labels[name]}: test top-1 {report['top1']:.1f}% ({report['samples']} test samples), "
                   f"run folder {work_dir / name}", flush=True)
-    sample_set = load_sample_set(config)
     groups = confusable_groups(num_classes=syn.num_classes, group_size=syn.group_size)
-    state = load_checkpoint(RunFolder(work_dir / "aclnet").latest)["model"]
-    families = state["aux.inter.loss.families"]
-    names = sample_set.classes
+    checkpoint = load_checkpoint(RunFolder(work_dir / "aclnet").latest)  # the class names are saved with it
+    families = checkpoint["model"]["aux.inter.loss.families"]
+    names = [str(name) for name in checkpoint["class_names"]]
     print(f"\ntest top-1: CE only {results['ce']:.1f}%   ACLNet {results['aclnet']:.1f}%")
     print("\nMotion Families learned by ACLNet beside the generator's confusable groups:")
     rows = []
